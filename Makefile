@@ -1,0 +1,39 @@
+# Two entry points, both usable on a fresh clone with nothing installed:
+#   make book   builds the website into _build/html (warnings are errors)
+#   make test   runs the library's unit tests, executes every chapter twice
+#               (nbval) and builds the book
+# Both create the virtual environment .venv from requirements.txt on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+# Kernels started by myst-nb, nbclient and nbval must run the venv's Python.
+export PATH := $(BIN):$(PATH)
+export VIRTUAL_ENV := $(abspath $(VENV))
+
+.PHONY: book test unit benchmark lock clean
+
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+book: $(VENV)/.installed
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest tests
+
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/unit
+
+benchmark: $(VENV)/.installed
+	$(BIN)/python tools/benchmark.py
+
+lock: $(VENV)/.installed
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints.new
+	@echo "Review constraints.new and move it over constraints.txt (keep the header comment)."
+
+clean:
+	rm -rf _build

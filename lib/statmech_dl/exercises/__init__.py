@@ -1,0 +1,40 @@
+"""Answer checks for the book's exercises, one module per chapter.
+
+Convention shared by every chapter, so that student editions and autograders
+can be generated from the sources:
+
+* an exercise is a gated ``exercise-start``/``exercise-end`` block with a label
+  ``ex-<chapter>-<name>``;
+* its solution code sits in code cells tagged ``solution`` inside a gated
+  ``solution-start``/``solution-end`` dropdown;
+* a visible cell after the solution calls ``check_<name>(answer)`` from
+  ``statmech_dl.exercises.<chapter>``. A check prints a confirmation when the
+  answer is right and raises :class:`AssertionError` with a hint when it is not.
+"""
+
+import numpy as np
+
+__all__ = ["passed", "assert_close"]
+
+
+def passed(message):
+    """Print the confirmation shown under a correct answer."""
+    print(f"Correct: {message}")
+
+
+def assert_close(name, got, expected, rtol=1e-6, atol=0.0, hint=""):
+    """Raise AssertionError, naming ``name`` and giving ``hint``, unless close."""
+    try:
+        got_arr = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name} should be numeric, got {got!r}. {hint}") from None
+    expected = np.asarray(expected, dtype=float)
+    if got_arr.shape != expected.shape:
+        raise AssertionError(f"{name} should have shape {expected.shape}, got {got_arr.shape}. {hint}")
+    if not np.all(np.isfinite(got_arr)):
+        raise AssertionError(f"{name} contains NaN or infinity. {hint}")
+    if not np.allclose(got_arr, expected, rtol=rtol, atol=atol):
+        worst = np.argmax(np.abs(got_arr - expected) - rtol * np.abs(expected)) if got_arr.ndim else ()
+        g = got_arr[np.unravel_index(worst, got_arr.shape)] if got_arr.ndim else float(got_arr)
+        e = expected[np.unravel_index(worst, expected.shape)] if expected.ndim else float(expected)
+        raise AssertionError(f"{name} is off: got {g:.6g} where {e:.6g} was expected. {hint}")

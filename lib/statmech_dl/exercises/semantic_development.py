@@ -1,0 +1,92 @@
+"""Checks for the exercises of the chapter *Semantic development*.
+
+Each check takes the learner's answer (a function or a number), compares it
+with the library's implementation and raises :class:`AssertionError` with a
+hint when it disagrees.
+"""
+
+import numpy as np
+
+from .. import linear_dynamics as ld
+from .. import semantic as sm
+from . import assert_close, passed
+
+__all__ = [
+    "check_half_time",
+    "check_tree_eigenvalues",
+    "check_min_category_features",
+    "check_illusory_peak",
+    "illusory_peak_time",
+]
+
+
+def check_half_time(half_time):
+    """Exercise ``ex-semdev-half-time``: ``half_time(s, a0, tau)`` of a three-layer mode."""
+    if not callable(half_time):
+        raise AssertionError("pass your function itself, e.g. check_half_time(half_time)")
+    for s, a0, tau in [(1.0, 1e-3, 1.0), (5.0, 1e-2, 1.0), (0.3, 1e-4, 2.5), (7.0, 0.5, 8.0)]:
+        expected = ld.half_time(s, a0, tau)
+        hint = ("Solve a(t) = s/2 in the exact solution; remember the rate is 2s/tau."
+                if abs(half_time(s, a0, tau) - expected) > 0.01 * expected else "")
+        assert_close(f"half_time(s={s}, a0={a0}, tau={tau})", half_time(s, a0, tau), expected, rtol=1e-6, hint=hint)
+    passed("t_1/2 = tau/(2s) ln(s/a0 - 1): stronger modes are learned sooner, in time O(tau/s).")
+
+
+def check_tree_eigenvalues(tree_eigenvalues):
+    """Exercise ``ex-semdev-tree``: the four eigenvalues of a depth-2 binary tree."""
+    if not callable(tree_eigenvalues):
+        raise AssertionError("pass your function itself, e.g. check_tree_eigenvalues(tree_eigenvalues)")
+    for eps in [0.0, 0.05, 0.1, 0.25, 0.4, 0.5]:
+        ev, mult = sm.hierarchy_spectrum(2, 2, eps)
+        expected = np.repeat(ev, mult)
+        got = np.asarray(tree_eigenvalues(eps), dtype=float)
+        assert_close(f"tree_eigenvalues({eps})", got, expected, rtol=1e-9, atol=1e-12,
+                     hint="Return all four eigenvalues in decreasing order; "
+                          "entries of C are 1, q^2 (siblings) and q^4 (cousins) with q = 1 - 2 eps.")
+    passed("root 1+q^2+2q^4, plant/animal 1+q^2-2q^4, and 1-q^2 twice for the finest splits.")
+
+
+def check_min_category_features(min_category_features):
+    """Exercise ``ex-semdev-coherence``: the fewest features that make a category learnable."""
+    if not callable(min_category_features):
+        raise AssertionError("pass your function itself, e.g. check_min_category_features(min_category_features)")
+    for n_items, n_features, k_items, noise in [(100, 100, 10, 1.0), (400, 100, 20, 1.0),
+                                                (50, 200, 5, 0.5), (1000, 1000, 30, 2.0)]:
+        expected = next(k for k in range(1, n_features + 1)
+                        if sm.coherence_theory(n_items, n_features, k_items, k, noise).learnable)
+        got = min_category_features(n_items, n_features, k_items, noise)
+        if got != expected:
+            raise AssertionError(
+                f"min_category_features({n_items}, {n_features}, {k_items}, {noise}) returned {got}, "
+                f"expected {expected}. The category is learnable when its coherence "
+                f"K_o K_f / (sigma^2 sqrt(N_o N_f)) exceeds 1 strictly.")
+    passed("K_f > sigma^2 sqrt(N_o N_f) / K_o: bigger categories need fewer shared features.")
+
+
+def illusory_peak_time(a0=1e-3, tau=1.0):
+    """Time of the maximum of the predicted 'pine has leaves' output (reference answer)."""
+    from scipy.optimize import minimize_scalar
+
+    data = sm.rogers_mcclelland()
+    U, s, Vt = ld.mode_decomposition(data.matrix)
+    P = data.matrix.shape[1]
+    f, i = data.features.index("has leaves"), data.items.index("pine")
+    weights = U[f] * Vt[:, i]
+
+    def neg(t):
+        return -float(weights @ ld.mode_strength(t, s, a0, tau * P))
+
+    grid = np.linspace(0, 20 * tau * P, 4001)
+    t0 = grid[np.argmin([neg(t) for t in grid])]
+    res = minimize_scalar(neg, bounds=(max(0.0, t0 - 0.01 * tau * P), t0 + 0.01 * tau * P),
+                          method="bounded", options={"xatol": 1e-10})
+    return float(res.x)
+
+
+def check_illusory_peak(t_peak, a0=1e-3):
+    """Exercise ``ex-semdev-illusory``: when does the network most believe pine has leaves?"""
+    expected = illusory_peak_time(a0)
+    assert_close("t_peak", t_peak, expected, rtol=1e-3,
+                 hint="Use y_hat = U diag(a(t)) V^T with one-hot items (tau -> P tau), "
+                      "and maximise the (has leaves, pine) entry over t.")
+    passed(f"the illusory belief peaks at t = {expected:.3f} tau, between the plant and the finer modes.")

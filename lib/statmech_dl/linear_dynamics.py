@@ -1,0 +1,585 @@
+r"""Exact learning dynamics of linear networks.
+
+Used by the chapter *Semantic development* (``book/semantic_development.md``).
+
+A linear network maps an input :math:`x \in \mathbb{R}^{N_1}` to
+:math:`\hat y = W_{L} \cdots W_1 x`. Trained by full-batch gradient descent on
+the mean squared error
+
+.. math::
+
+    \mathcal{L} = \frac{1}{2P} \sum_{\mu=1}^{P} \lVert y^\mu - \hat y^\mu \rVert^2 ,
+
+its behaviour depends on the data only through the input correlations
+:math:`\Sigma^{11} = \langle x x^\top \rangle` and the input-output correlations
+:math:`\Sigma^{31} = \langle y x^\top \rangle = U S V^\top`. With whitened
+inputs and decoupled initial conditions each singular mode of the three-layer
+network evolves independently (Saxe, McClelland & Ganguli, 2014, 2019):
+
+.. math::
+
+    \tau \frac{da}{dt} = 2 a (s - a), \qquad
+    a(t) = \frac{s\, e^{2st/\tau}}{e^{2st/\tau} - 1 + s/a_0} .
+
+Time is measured in units of :math:`\tau`: a gradient-descent step with learning
+rate :math:`\eta` advances :math:`t/\tau` by :math:`\eta`.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validation as v
+
+__all__ = [
+    "mode_strength",
+    "shallow_mode_strength",
+    "half_time",
+    "shallow_half_time",
+    "input_output_correlations",
+    "mode_decomposition",
+    "theory_map",
+    "project_modes",
+    "decoupled_initial_weights",
+    "effective_initial_strength",
+    "crossing_time",
+    "LinearTrajectory",
+    "train_linear_network",
+]
+
+
+def _mode_args(t, s, a0, tau, a0_may_vanish=False):
+    t = v.real_array("t", t, lo=0.0)
+    s = v.real_array("s", s, lo=0.0, lo_open=True)
+    a0 = v.real_array("a0", a0, lo=0.0, lo_open=not a0_may_vanish)
+    tau = v.real("tau", tau, lo=0.0, lo_open=True)
+    return t, s, a0, tau
+
+
+def mode_strength(t, s, a0, tau=1.0):
+    r"""Strength of one input-output mode of a three-layer linear network.
+
+    Exact solution of :math:`\tau\, \dot a = 2a(s-a)` from decoupled, balanced
+    initial conditions (equation ``eq-semdev-exact`` of the chapter *Semantic
+    development*):
+
+    .. math::
+
+        a(t) = \frac{s\, e^{2st/\tau}}{e^{2st/\tau} - 1 + s/a_0}
+             = \frac{s}{1 + (s/a_0 - 1)\, e^{-2st/\tau}} .
+
+    The second form is the one evaluated, because it never overflows.
+
+    Parameters
+    ----------
+    t : array_like
+        Time, :math:`0 \le t < \infty`, in the same units as ``tau``.
+    s : array_like
+        Singular value of the mode in :math:`\Sigma^{31}`, :math:`s > 0`.
+    a0 : array_like
+        Initial mode strength, :math:`a_0 > 0`.
+    tau : float, optional
+        Time constant :math:`\tau > 0` (the inverse learning rate).
+
+    Returns
+    -------
+    float or ndarray
+        :math:`a(t)`, broadcast over the arguments.
+    """
+    t, s, a0, tau = _mode_args(t, s, a0, tau)
+    return v.scalar_or_array(s / (1.0 + (s / a0 - 1.0) * np.exp(-2.0 * s * t / tau)))
+
+
+def shallow_mode_strength(t, s, a0, tau=1.0):
+    r"""Strength of one mode of a linear network with no hidden layer.
+
+    With whitened inputs the map :math:`W` obeys :math:`\tau \dot W =
+    \Sigma^{31} - W`, so each mode relaxes exponentially towards its target
+    (chapter *Semantic development*, equation ``eq-semdev-shallow``):
+
+    .. math::
+
+        b(t) = s - (s - a_0)\, e^{-t/\tau} .
+
+    Every mode reaches half its final strength at :math:`\tau \ln 2` when
+    :math:`a_0 \to 0`, whatever its singular value: without depth there are no
+    stages.
+
+    Parameters
+    ----------
+    t : array_like
+        Time, :math:`0 \le t < \infty`.
+    s : array_like
+        Singular value, :math:`s > 0`.
+    a0 : array_like
+        Initial strength, :math:`a_0 \ge 0`. Unlike the three-layer network,
+        whose zero state is a fixed point that learning never leaves, the
+        network without a hidden layer learns from :math:`a_0 = 0`.
+    tau : float, optional
+        Time constant, :math:`\tau > 0`.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    t, s, a0, tau = _mode_args(t, s, a0, tau, a0_may_vanish=True)
+    return v.scalar_or_array(s - (s - a0) * np.exp(-t / tau))
+
+
+def _half_args(s, a0, tau, a0_may_vanish=False):
+    s = v.real_array("s", s, lo=0.0, lo_open=True)
+    a0 = v.real_array("a0", a0, lo=0.0, lo_open=not a0_may_vanish)
+    tau = v.real("tau", tau, lo=0.0, lo_open=True)
+    if np.any(a0 >= s / 2):
+        raise ValueError("a0 must lie in (0, s/2) for the mode to have a half-time ahead of it")
+    return s, a0, tau
+
+
+def half_time(s, a0, tau=1.0):
+    r"""Time at which a three-layer mode reaches half its final strength.
+
+    Setting :math:`a(t) = s/2` in :func:`mode_strength` gives
+
+    .. math::
+
+        t_{1/2} = \frac{\tau}{2s} \ln\!\left(\frac{s}{a_0} - 1\right),
+
+    so stronger modes are learned first, in time :math:`O(\tau/s)`.
+
+    Parameters
+    ----------
+    s : array_like
+        Singular value, :math:`s > 0`.
+    a0 : array_like
+        Initial strength, :math:`0 < a_0 < s/2`.
+    tau : float, optional
+        Time constant, :math:`\tau > 0`.
+    """
+    s, a0, tau = _half_args(s, a0, tau)
+    return v.scalar_or_array(tau / (2.0 * s) * np.log(s / a0 - 1.0))
+
+
+def shallow_half_time(s, a0, tau=1.0):
+    r"""Half-time of a mode of the network with no hidden layer.
+
+    .. math::
+
+        t_{1/2} = \tau \ln\!\left(2\,\frac{s - a_0}{s}\right)
+        \xrightarrow{a_0 \to 0} \tau \ln 2 .
+
+    Parameters
+    ----------
+    s : array_like
+        Singular value, :math:`s > 0`.
+    a0 : array_like
+        Initial strength, :math:`0 \le a_0 < s/2`.
+    tau : float, optional
+        Time constant, :math:`\tau > 0`.
+    """
+    s, a0, tau = _half_args(s, a0, tau, a0_may_vanish=True)
+    return v.scalar_or_array(tau * np.log(2.0 * (s - a0) / s))
+
+
+def input_output_correlations(X, Y):
+    r"""Input and input-output correlation matrices of a data set.
+
+    Parameters
+    ----------
+    X : array_like, shape (N1, P)
+        Inputs, one column per example.
+    Y : array_like, shape (N3, P)
+        Targets, one column per example.
+
+    Returns
+    -------
+    sigma11 : ndarray, shape (N1, N1)
+        :math:`\Sigma^{11} = X X^\top / P`.
+    sigma31 : ndarray, shape (N3, N1)
+        :math:`\Sigma^{31} = Y X^\top / P`.
+
+    Notes
+    -----
+    For one-hot inputs (one input unit per item) :math:`\Sigma^{11} = I/P` and
+    :math:`\Sigma^{31} = Y/P`: the network learns the singular values of
+    :math:`Y` on the time scale :math:`P\tau` (chapter *Semantic development*).
+    """
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must have the same number of columns (examples), got {X.shape[1]} and {Y.shape[1]}")
+    P = X.shape[1]
+    return X @ X.T / P, Y @ X.T / P
+
+
+def _fix_signs(U, Vt):
+    # A singular vector is defined up to sign; make the largest item loading of
+    # each object analyser positive (lowest index wins ties) so that figures and
+    # printed numbers do not depend on LAPACK's arbitrary choice.
+    for k in range(Vt.shape[0]):
+        row = Vt[k]
+        mag = np.abs(row)
+        idx = int(np.flatnonzero(mag >= mag.max() * (1 - 1e-8))[0])
+        if row[idx] < 0:
+            Vt[k] *= -1
+            U[:, k] *= -1
+    return U, Vt
+
+
+def mode_decomposition(sigma31, tol=1e-10):
+    r"""Singular value decomposition :math:`\Sigma^{31} = U S V^\top` into modes.
+
+    The columns of :math:`U` are the *feature synthesisers*, the rows of
+    :math:`V^\top` the *object analysers* and :math:`S` the *mode strengths*
+    (chapter *Semantic development*). Modes with singular value below
+    ``tol * s_max`` are dropped, and signs are fixed so that each analyser's
+    largest loading is positive.
+
+    Parameters
+    ----------
+    sigma31 : array_like, shape (N3, N1)
+    tol : float, optional
+        Relative threshold in :math:`[0, 1)` below which modes are dropped.
+
+    Returns
+    -------
+    U : ndarray, shape (N3, K)
+    s : ndarray, shape (K,)
+        Singular values in decreasing order.
+    Vt : ndarray, shape (K, N1)
+    """
+    sigma31 = v.matrix("sigma31", sigma31)
+    tol = v.real("tol", tol, lo=0.0, hi=1.0, hi_open=True)
+    U, s, Vt = np.linalg.svd(sigma31, full_matrices=False)
+    keep = s > tol * s[0]
+    U, s, Vt = U[:, keep].copy(), s[keep].copy(), Vt[keep].copy()
+    U, Vt = _fix_signs(U, Vt)
+    return U, s, Vt
+
+
+def theory_map(U, strengths, Vt):
+    r"""The input-output map :math:`U\, \mathrm{diag}(a)\, V^\top`.
+
+    Parameters
+    ----------
+    U : array_like, shape (N3, K)
+    strengths : array_like, shape (..., K)
+        Mode strengths; leading dimensions (for example time) are kept.
+    Vt : array_like, shape (K, N1)
+
+    Returns
+    -------
+    ndarray, shape (..., N3, N1)
+    """
+    U = v.matrix("U", U)
+    Vt = v.matrix("Vt", Vt)
+    a = np.asarray(strengths, dtype=float)
+    if a.shape[-1] != U.shape[1] or U.shape[1] != Vt.shape[0]:
+        raise ValueError(f"strengths must end in K={U.shape[1]} to match U and Vt, got shape {a.shape}")
+    return np.einsum("ik,...k,kj->...ij", U, a, Vt)
+
+
+def project_modes(maps, U, Vt):
+    r"""Mode strengths :math:`a_\alpha = u_\alpha^\top W v_\alpha` of network maps.
+
+    Parameters
+    ----------
+    maps : array_like, shape (..., N3, N1)
+        Input-output maps, for example ``LinearTrajectory.maps``.
+    U : array_like, shape (N3, K)
+    Vt : array_like, shape (K, N1)
+
+    Returns
+    -------
+    ndarray, shape (..., K)
+    """
+    U = v.matrix("U", U)
+    Vt = v.matrix("Vt", Vt)
+    W = np.asarray(maps, dtype=float)
+    if W.shape[-2:] != (U.shape[0], Vt.shape[1]):
+        raise ValueError(f"maps must end in shape {(U.shape[0], Vt.shape[1])}, got {W.shape}")
+    return np.einsum("ik,...ij,kj->...k", U, W, Vt)
+
+
+def decoupled_initial_weights(U, Vt, a0, n_hidden, rng=None):
+    r"""Balanced, decoupled initial weights of a three-layer network.
+
+    Returns :math:`W^{21} = R\, \mathrm{diag}(\sqrt{a_0}) V^\top` and
+    :math:`W^{32} = U \mathrm{diag}(\sqrt{a_0}) R^\top` with :math:`R` a random
+    :math:`N_2 \times K` matrix with orthonormal columns, so that the product
+    is :math:`U \mathrm{diag}(a_0) V^\top`. From these weights gradient flow on
+    whitened data follows :func:`mode_strength` exactly.
+
+    Parameters
+    ----------
+    U : array_like, shape (N3, K)
+    Vt : array_like, shape (K, N1)
+    a0 : float or array_like, shape (K,)
+        Initial strengths, all :math:`> 0`.
+    n_hidden : int
+        Hidden layer size :math:`N_2 \ge K`.
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    list of ndarray
+        ``[W21, W32]``.
+    """
+    U = v.matrix("U", U)
+    Vt = v.matrix("Vt", Vt)
+    K = U.shape[1]
+    n_hidden = v.integer("n_hidden", n_hidden, lo=K)
+    a0 = np.broadcast_to(v.real_array("a0", a0, lo=0.0, lo_open=True), (K,))
+    R, _ = np.linalg.qr(v.as_generator(rng).standard_normal((n_hidden, K)))
+    root = np.sqrt(a0)
+    return [R @ (root[:, None] * Vt), (U * root) @ R.T]
+
+
+def effective_initial_strength(weights, U, Vt):
+    r"""Initial mode strengths that a small random initialisation acts like.
+
+    For small weights the projections :math:`b = W^{21} v_\alpha` and
+    :math:`c = W^{32\top} u_\alpha` obey :math:`\dot b = s c,\ \dot c = s b`
+    (in units where the whitened dynamics has :math:`\tau = 1`), so
+    :math:`b + c` grows as :math:`e^{st}` while :math:`b - c` decays. The mode
+    strength :math:`a = c^\top b` then grows as :math:`\tfrac14 \lVert b_0 +
+    c_0\rVert^2 e^{2st}`, which matches the early phase of
+    :func:`mode_strength` with
+
+    .. math::
+
+        a_0^{\mathrm{eff}} = \tfrac14 \lVert W^{21}(0) v_\alpha
+        + W^{32}(0)^\top u_\alpha \rVert^2 .
+
+    Parameters
+    ----------
+    weights : sequence of two arrays
+        ``[W21, W32]`` at time zero.
+    U : array_like, shape (N3, K)
+    Vt : array_like, shape (K, N1)
+
+    Returns
+    -------
+    ndarray, shape (K,)
+    """
+    if len(weights) != 2:
+        raise ValueError(f"weights must hold exactly two matrices [W21, W32], got {len(weights)}")
+    W21 = v.matrix("weights[0]", weights[0])
+    W32 = v.matrix("weights[1]", weights[1])
+    U = v.matrix("U", U)
+    Vt = v.matrix("Vt", Vt)
+    b = W21 @ Vt.T
+    c = W32.T @ U
+    return 0.25 * np.sum((b + c) ** 2, axis=0)
+
+
+def crossing_time(t, values, level):
+    """First time at which a sampled curve reaches ``level``.
+
+    Linear interpolation between the two samples that bracket the first
+    crossing. Used to read half-times off simulated learning curves.
+
+    Parameters
+    ----------
+    t : array_like, shape (T,)
+        Increasing sample times.
+    values : array_like, shape (T,)
+        The curve, starting below ``level``.
+    level : float
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If the curve starts at or above ``level`` or never reaches it.
+    """
+    t = v.real_array("t", t)
+    values = v.real_array("values", values)
+    level = v.real("level", level)
+    if t.ndim != 1 or t.shape != values.shape or t.size < 2:
+        raise ValueError(f"t and values must be 1-d arrays of the same length >= 2, got {t.shape} and {values.shape}")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("t must be strictly increasing")
+    if values[0] >= level:
+        raise ValueError(f"values must start below level={level:g}, got {values[0]:g}")
+    above = np.flatnonzero(values >= level)
+    if above.size == 0:
+        raise ValueError(f"values never reach level={level:g} (maximum {values.max():g}); simulate longer")
+    k = int(above[0])
+    frac = (level - values[k - 1]) / (values[k] - values[k - 1])
+    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
+
+
+@dataclass
+class LinearTrajectory:
+    """Recorded trajectory of :func:`train_linear_network`.
+
+    Attributes
+    ----------
+    t : ndarray, shape (T,)
+        Times in units of :math:`\\tau` (step times learning rate).
+    maps : ndarray, shape (T, N3, N1)
+        Input-output map :math:`W_L \\cdots W_1` at each recorded time.
+    loss : ndarray, shape (T,)
+        Training loss at each recorded time.
+    weights : list of ndarray
+        One array per layer, shape ``(T, n_out, n_in)``, when
+        ``record_weights=True``; otherwise the final weights, one matrix per
+        layer.
+    """
+
+    t: np.ndarray
+    maps: np.ndarray
+    loss: np.ndarray
+    weights: list = field(default_factory=list)
+
+
+def _chain(mats):
+    # Product mats[-1] @ ... @ mats[0]; None stands for the identity, which
+    # is never multiplied out (one-hot inputs make the first factor large).
+    out = None
+    for M in mats:
+        out = M if out is None else M @ out
+    return out
+
+
+def train_linear_network(
+    X,
+    Y,
+    hidden=(100,),
+    lr=0.01,
+    n_steps=1000,
+    init_scale=1e-3,
+    rng=None,
+    initial_weights=None,
+    record_every=10,
+    record_weights=False,
+):
+    r"""Full-batch gradient descent on a linear network :math:`\hat y = W_L\cdots W_1 x`.
+
+    Minimises :math:`\mathcal{L} = \frac{1}{2P}\sum_\mu \lVert y^\mu - W x^\mu
+    \rVert^2` with :math:`W = W_L \cdots W_1`. The gradient with respect to
+    layer :math:`l` is
+
+    .. math::
+
+        \frac{\partial \mathcal{L}}{\partial W_l}
+        = -(W_L \cdots W_{l+1})^\top \left(\Sigma^{31} - W \Sigma^{11}\right)
+          (W_{l-1} \cdots W_1)^\top ,
+
+    so only the correlation matrices are needed. One step with learning rate
+    :math:`\eta` advances time by :math:`\eta` in units of :math:`\tau`. Used in
+    the chapter *Semantic development*.
+
+    Parameters
+    ----------
+    X : array_like, shape (N1, P)
+        Inputs, one column per example.
+    Y : array_like, shape (N3, P)
+        Targets, one column per example.
+    hidden : int or sequence of int, optional
+        Hidden layer sizes; ``()`` gives a network with no hidden layer.
+    lr : float, optional
+        Learning rate :math:`\eta > 0`.
+    n_steps : int, optional
+        Number of gradient steps, at least 1.
+    init_scale : float, optional
+        Standard deviation of the i.i.d. Gaussian initial weights, :math:`\ge 0`.
+        Ignored when ``initial_weights`` is given.
+    rng : None, int or numpy.random.Generator, optional
+        Source of the initial weights.
+    initial_weights : list of array_like, optional
+        Explicit initial weights, first layer first.
+    record_every : int, optional
+        Record the map and loss every this many steps (and at the last step).
+    record_weights : bool, optional
+        Also record every layer's weights.
+
+    Returns
+    -------
+    LinearTrajectory
+
+    Raises
+    ------
+    ValueError
+        For bad arguments, and if the loss stops being finite (``lr`` too large).
+    """
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y)
+    sigma11, sigma31 = input_output_correlations(X, Y)
+    sigma33_trace = float(np.sum(Y * Y)) / Y.shape[1]
+    n_in, n_out = X.shape[0], Y.shape[0]
+
+    if np.ndim(hidden) == 0:
+        hidden = (v.integer("hidden", hidden, lo=1),)
+    hidden = tuple(v.integer("hidden", h, lo=1) for h in hidden)
+    sizes = (n_in,) + hidden + (n_out,)
+    lr = v.real("lr", lr, lo=0.0, lo_open=True)
+    n_steps = v.integer("n_steps", n_steps, lo=1)
+    record_every = v.integer("record_every", record_every, lo=1)
+
+    if initial_weights is None:
+        init_scale = v.real("init_scale", init_scale, lo=0.0)
+        gen = v.as_generator(rng)
+        Ws = [init_scale * gen.standard_normal((sizes[i + 1], sizes[i])) for i in range(len(sizes) - 1)]
+    else:
+        if len(initial_weights) != len(sizes) - 1:
+            raise ValueError(f"initial_weights must hold {len(sizes) - 1} matrices for hidden={hidden}, got {len(initial_weights)}")
+        Ws = []
+        for i, W in enumerate(initial_weights):
+            W = v.matrix(f"initial_weights[{i}]", W).copy()
+            if W.shape != (sizes[i + 1], sizes[i]):
+                raise ValueError(f"initial_weights[{i}] must have shape {(sizes[i + 1], sizes[i])}, got {W.shape}")
+            Ws.append(W)
+
+    # With whitened or one-hot inputs Sigma11 is a multiple of the identity,
+    # and W @ Sigma11 reduces to a scalar product: a large saving for one-hot
+    # inputs, where Sigma11 is P x P.
+    diag = sigma11[0, 0]
+    scalar_input = np.allclose(sigma11, diag * np.eye(n_in), rtol=0, atol=1e-14 * max(diag, 1e-300))
+
+    def loss_of(W):
+        WS = diag * W if scalar_input else W @ sigma11
+        return 0.5 * (sigma33_trace - 2.0 * np.sum(W * sigma31) + np.sum(WS * W))
+
+    record_steps = set(range(0, n_steps + 1, record_every)) | {n_steps}
+    ts, maps, losses = [], [], []
+    weight_hist = [[] for _ in Ws]
+    # Overflow is caught below and reported as a ValueError naming lr, so the
+    # floating-point warnings it would print first are silenced.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(n_steps + 1):
+            W = _chain(Ws)
+            if not np.all(np.isfinite(W)):
+                raise ValueError(f"training diverged at step {step}: lr={lr:g} is too large for this data")
+            if step in record_steps:
+                L = loss_of(W)
+                if not np.isfinite(L):
+                    raise ValueError(f"training diverged at step {step}: lr={lr:g} is too large for this data")
+                ts.append(step * lr)
+                maps.append(W)
+                losses.append(L)
+                if record_weights:
+                    for h, Wl in zip(weight_hist, Ws):
+                        h.append(Wl.copy())
+            if step == n_steps:
+                break
+            G = sigma31 - (diag * W if scalar_input else W @ sigma11)
+            # below[l] = W_{l-1}...W_1 and above[l] = W_L...W_{l+1} (None = identity).
+            below = [None]
+            for Wl in Ws[:-1]:
+                below.append(_chain([below[-1], Wl]) if below[-1] is not None else Wl)
+            above = [None]
+            for Wl in reversed(Ws[1:]):
+                above.append(Wl if above[-1] is None else above[-1] @ Wl)
+            above = above[::-1]
+            for l in range(len(Ws)):
+                grad = G if above[l] is None else above[l].T @ G
+                if below[l] is not None:
+                    grad = grad @ below[l].T
+                Ws[l] = Ws[l] + lr * grad
+
+    weights = [np.array(h) for h in weight_hist] if record_weights else Ws
+    return LinearTrajectory(np.array(ts), np.array(maps), np.array(losses), weights)

@@ -1,0 +1,95 @@
+"""The website builds with warnings as errors, and shows what a reader needs.
+
+Builds into the repository's _build folder, sharing the execution cache with
+``make book``. Then checks the built pages, and executes each chapter's
+downloadable .ipynb once more (nbval) to prove the download runs and prints the
+same headline numbers as the build.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+import book_files
+
+ROOT = book_files.ROOT
+HTML = ROOT / "_build" / "html"
+CHAPTERS = book_files.chapters()
+
+pytestmark = pytest.mark.book
+
+
+@pytest.fixture(scope="module")
+def built():
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run([str(jb), "build", str(ROOT), "--warningiserror", "--nitpick", "--keep-going"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
+    return HTML
+
+
+def page(built, name):
+    path = built / f"{name}.html"
+    assert path.exists(), f"{path} was not built"
+    return path.read_text()
+
+
+def test_front_matter(built):
+    intro = page(built, "book/intro")
+    for topic in ("Who it is for", "How to read it", "How to run a chapter", "How to use it in a course"):
+        assert topic in intro
+    assert "Notation" in page(built, "book/notation")
+    bib = page(built, "book/bibliography")
+    assert "Saxe" in bib and "Rogers" in bib
+    status = page(built, "book/status")
+    for chapter in CHAPTERS:
+        assert chapter.stem in status, "benchmark row missing from the status page"
+    assert "Execution during the last build" in status
+    assert (built / "index.html").exists()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_chapter_page(built, chapter):
+    html = page(built, f"book/{chapter.stem}")
+    # Figures with numbered captions, equations, citations, exercises and solutions.
+    assert len(re.findall(r"<img [^>]*src=\"../_images/", html)) >= 5
+    assert "Fig. 1" in html
+    assert re.search(r'class="math notranslate nohighlight"', html)
+    assert re.search(r'id="equation-eq-', html)
+    assert 'class="reference internal" href="bibliography.html#id' in html or "bibliography.html" in html
+    n_exercises = html.count('class="exercise admonition"')
+    assert n_exercises >= 3
+    assert html.count('class="solution dropdown admonition"') == n_exercises, "every solution is gated"
+    # Widgets: the view is embedded, with its state, plus a static default figure.
+    assert "application/vnd.jupyter.widget-view+json" in html
+    assert "application/vnd.jupyter.widget-state+json" in html
+    # Launch button: Binder, from the one repository URL, opening the chapter in JupyterLab.
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]["url"].rstrip("/").split("github.com/")[1]
+    assert f"mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/book/{chapter.stem}.md" in html
+    assert f"_sources/book/{chapter.stem}.ipynb" in html
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_downloadable_notebook_executes(built, chapter, tmp_path):
+    src = built / "_sources" / "book" / f"{chapter.stem}.ipynb"
+    assert src.exists(), "the .ipynb download is missing"
+    nb = nbformat.read(src, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs is not None for c in code)
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert any("solution" in c.metadata.get("tags", []) for c in code)
+    path = tmp_path / src.name
+    nbformat.write(nb, path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+         "-q", str(path)],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, f"the downloaded notebook fails or differs from the build:\n{proc.stdout[-6000:]}"

@@ -1,0 +1,213 @@
+"""Static checks of the book: configuration, table of contents, chapters, Binder, pins.
+
+These run in seconds and catch what a build would only catch late (or, for
+Binder, which cannot be reached from here, never).
+"""
+
+import csv
+import hashlib
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+import book_files
+
+ROOT = book_files.ROOT
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+CHAPTERS = book_files.chapters()
+
+# The book's plan: part caption -> chapter files, in order. A part appears in
+# _toc.yml only once it has a chapter, and lists only chapters that exist.
+PLAN = {
+    "I. Learning dynamics": ["semantic_development", "deep_linear_dynamics"],
+    "II. Signal propagation": ["transient_chaos", "dynamical_isometry"],
+    "III. Landscapes and inference": ["saddle_points", "high_dimensional_inference"],
+    "IV. Memory, generation and the brain": ["complex_synapses", "diffusion_models", "retina_cnns"],
+}
+
+
+def chapter_ids(paths):
+    return [p.stem for p in paths]
+
+
+# --- table of contents ------------------------------------------------------
+
+def test_toc_parts_follow_the_plan():
+    toc = book_files.toc()
+    parts = [p for p in toc["parts"] if p["caption"] in PLAN]
+    captions = [p["caption"] for p in parts]
+    assert captions == [c for c in PLAN if c in captions], "parts out of order"
+    assert "I. Learning dynamics" in captions
+    for part in parts:
+        assert part.get("numbered") is True, f"part {part['caption']} must be numbered"
+        names = [Path(c["file"]).name for c in part["chapters"]]
+        planned = PLAN[part["caption"]]
+        assert names == [n for n in planned if n in names], f"{part['caption']}: {names} not in plan order"
+        assert set(names) <= set(planned)
+    listed = {Path(c["file"]).name for p in parts for c in p["chapters"]}
+    assert listed == {p.stem for p in CHAPTERS}, "every chapter belongs to a planned part"
+
+
+def test_pages_exist_and_names_carry_no_numbers():
+    for page in book_files.pages():
+        assert page.exists()
+        assert page.parent == ROOT / "book"
+        assert not re.search(r"\d", page.stem), f"{page.name}: the TOC numbers chapters, not file names"
+
+
+# --- configuration ----------------------------------------------------------
+
+def test_config_builds_only_the_book():
+    assert CONFIG["only_build_toc_files"] is True
+    excluded = set(CONFIG["exclude_patterns"])
+    assert {".venv", "lib", "tests", "_build", "README.md"} <= excluded
+    assert CONFIG["execute"]["execute_notebooks"] == "cache"
+    assert CONFIG["execute"]["allow_errors"] is False
+    exts = set(CONFIG["parse"]["myst_enable_extensions"])
+    assert {"dollarmath", "amsmath", "colon_fence"} <= exts
+    sphinx = CONFIG["sphinx"]
+    assert {"sphinx_exercise", "sphinx_proof", "sphinx_togglebutton"} <= set(sphinx["extra_extensions"])
+    assert sphinx["config"]["nitpicky"] is True
+    assert sphinx["config"]["nb_execution_raise_on_error"] is True
+    assert "macros" in sphinx["config"]["mathjax3_config"]["tex"]
+    assert CONFIG["bibtex_bibfiles"] == ["book/references.bib"]
+
+
+def test_repository_url_is_set_in_one_place():
+    url = CONFIG["repository"]["url"]
+    assert url.startswith("https://")
+    assert CONFIG["launch_buttons"]["binderhub_url"]
+    assert CONFIG["launch_buttons"]["notebook_interface"] == "jupyterlab"
+    # No other file the build or Binder reads may hard-code it.
+    for folder in ("book", "binder", "lib", "tools"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".md", ".py", ".txt", ".yml", ".json", ".cfg", ""}:
+                assert url not in path.read_text(errors="ignore"), f"{path} repeats the repository URL"
+
+
+def test_shared_macros_used_in_chapters_are_defined():
+    macros = set(CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"])
+    for name in ("Sxx", "Syx", "E", "R", "diag"):
+        assert name in macros
+
+
+# --- chapters ---------------------------------------------------------------
+
+@pytest.fixture(params=CHAPTERS, ids=chapter_ids(CHAPTERS))
+def chapter(request):
+    return request.param
+
+
+def test_chapter_structure(chapter):
+    text = chapter.read_text()
+    nb = jupytext.read(chapter)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert re.search(r":class: tip\n.*\n?Learning objectives|Learning objectives", text)
+    assert "## Summary" in text
+    assert "{cite:t}" in text or "{cite:p}" in text
+    labels = re.findall(r"^\$\$ *\((eq-[\w-]+)\)", text, flags=re.M)
+    assert len(labels) >= 3 and len(labels) == len(set(labels))
+    for ref in re.findall(r"\{eq\}`([\w-]+)`", text):
+        assert ref in labels, f"{{eq}}`{ref}` has no equation"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "import statmech_dl" in code or "from statmech_dl" in code
+    assert "use_book_style()" in code
+    assert "# NBVAL_CHECK_OUTPUT" in code
+    assert "widgets.interact" in code or "widgets.interactive" in code
+    assert "mystnb" in text and "figure" in text
+
+
+def test_chapter_exercises_follow_the_convention(chapter):
+    text = chapter.read_text()
+    exercises = re.findall(r"```\{exercise-start\}\n:label: (ex-[\w-]+)", text)
+    solutions = re.findall(r"```\{solution-start\} (ex-[\w-]+)\n:class: dropdown", text)
+    assert len(exercises) >= 3
+    assert exercises == solutions, "every exercise needs a gated dropdown solution, in order"
+    nb = jupytext.read(chapter)
+    solution_cells = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solution_cells) >= len(exercises)
+    checks = re.findall(r"check_\w+\(", "\n".join(c.source for c in nb.cells if c.cell_type == "code"
+                                                   and "solution" not in c.metadata.get("tags", [])))
+    assert len(checks) >= len(exercises), "each exercise is followed by a check from statmech_dl.exercises"
+    # The checks come from the chapter's own module of statmech_dl.exercises.
+    assert (f"statmech_dl.exercises.{chapter.stem}" in text
+            or f"from statmech_dl.exercises import {chapter.stem}" in text)
+
+
+def test_every_citation_is_in_the_bibliography():
+    bib = (ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    cited = set()
+    for page in book_files.pages():
+        for group in re.findall(r"\{cite:[tp]\}`([^`]+)`", page.read_text()):
+            cited |= {k.strip() for k in group.split(",")}
+    assert cited, "no citations found"
+    assert cited <= keys, f"missing from references.bib: {cited - keys}"
+
+
+# --- Binder -----------------------------------------------------------------
+
+def test_binder_configuration():
+    binder = ROOT / "binder"
+    req = (binder / "requirements.txt").read_text()
+    lines = [line.strip() for line in req.splitlines() if line.strip() and not line.startswith("#")]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    torch_pins = [line for line in lines if line.startswith("torch")]
+    assert torch_pins and all(re.fullmatch(r"torch==[\d.]+\+cpu", p) for p in torch_pins), torch_pins
+    root_torch = re.search(r"^torch==([\d.]+)$", (ROOT / "requirements.txt").read_text(), flags=re.M)
+    assert torch_pins[0] == f"torch=={root_torch.group(1)}+cpu", "Binder's torch must match the book's pin"
+    assert "-r ../requirements.txt" in lines, "Binder ignores the root files, so include them"
+    assert any(line.startswith("jupytext") for line in lines)
+    assert any(line.startswith("jupyterlab") for line in lines)
+    assert (binder / "runtime.txt").read_text().strip().startswith("python-3.11")
+
+    post = binder / "postBuild"
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    script = post.read_text()
+    assert re.search(r"pip install .*-e \.", script), "postBuild must install the library"
+    assert "default_setting_overrides.json" in script and ".jupyter/labconfig" in script
+    overrides = yaml.safe_load((binder / "default_setting_overrides.json").read_text())
+    viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["markdown"] == "Jupytext Notebook" and viewers["myst"] == "Jupytext Notebook"
+
+
+# --- dependencies -----------------------------------------------------------
+
+def test_dependencies_are_pinned():
+    req = (ROOT / "requirements.txt").read_text()
+    lines = [line.strip() for line in req.splitlines() if line.strip() and not line.startswith("#")]
+    assert lines[0] == "-c constraints.txt"
+    pins = dict(line.split("==") for line in lines[1:])
+    assert all(pins.values()), "every requirement is pinned with =="
+    assert pins["jupyter-book"].startswith("1."), "Jupyter Book 1 (v2 is a different tool)"
+    assert pins["torch"] == "2.13.0"
+    for ext in ("sphinx-exercise", "sphinx-proof", "sphinx-togglebutton", "sphinxcontrib-bibtex",
+                "myst-nb", "jupytext", "nbval", "ipywidgets", "threadpoolctl"):
+        assert ext in pins
+    lock = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    lock = {k.lower().replace("_", "-"): v for k, v in lock.items()}
+    for name, version in pins.items():
+        assert lock.get(name.lower().replace("_", "-")) == version, f"{name} differs from constraints.txt"
+
+
+# --- status page ------------------------------------------------------------
+
+def test_benchmark_is_current_and_within_budget():
+    """The status page's measurements belong to the current chapter sources.
+
+    This is not a timed test: it checks that `make benchmark` was run after the
+    last change to each chapter, and that the recorded run met the budget.
+    """
+    path = ROOT / "book" / "_data" / "benchmark.csv"
+    rows = {r["Chapter"]: r for r in csv.DictReader(path.open())}
+    for chapter in CHAPTERS:
+        assert chapter.stem in rows, f"{chapter.stem} has not been benchmarked: run `make benchmark`"
+        row = rows[chapter.stem]
+        digest = hashlib.sha256(chapter.read_bytes()).hexdigest()[:12]
+        assert row["Source hash"] == digest, f"{chapter.stem} changed since it was benchmarked: run `make benchmark`"
+        assert float(row["Wall time (s)"]) <= 60.0
+        assert float(row["Peak memory (MB)"]) <= 1500.0

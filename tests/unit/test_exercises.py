@@ -1,0 +1,53 @@
+"""The exercise checks accept right answers and reject wrong ones with a hint."""
+
+import numpy as np
+import pytest
+
+from statmech_dl import linear_dynamics as ld
+from statmech_dl import semantic as sm
+from statmech_dl.exercises import semantic_development as ex
+
+
+def test_half_time_check():
+    ex.check_half_time(ld.half_time)
+    with pytest.raises(AssertionError, match="rate is 2s/tau"):
+        ex.check_half_time(lambda s, a0, tau=1.0: tau / s * np.log(s / a0 - 1))
+    with pytest.raises(AssertionError, match="pass your function"):
+        ex.check_half_time(1.0)
+
+
+def test_tree_check():
+    def right(eps):
+        lam, mult = sm.hierarchy_spectrum(2, 2, eps)
+        return np.repeat(lam, mult)
+
+    ex.check_tree_eigenvalues(right)
+    with pytest.raises(AssertionError, match="siblings"):
+        ex.check_tree_eigenvalues(lambda eps: right(eps)[::-1])
+    with pytest.raises(AssertionError, match="shape"):
+        ex.check_tree_eigenvalues(lambda eps: right(eps)[:3])
+
+
+def test_coherence_check():
+    def right(n_items, n_features, k_items, noise_std):
+        return int(np.floor(noise_std**2 * np.sqrt(n_items * n_features) / k_items)) + 1
+
+    ex.check_min_category_features(right)
+    # Using >= instead of > is off by one exactly at integer bounds.
+    with pytest.raises(AssertionError, match="exceeds 1 strictly"):
+        ex.check_min_category_features(
+            lambda n, f, k, s: int(np.ceil(s**2 * np.sqrt(n * f) / k)))
+
+
+def test_illusory_peak_check():
+    t_peak = ex.illusory_peak_time()
+    # The reference is a genuine interior maximum of the theory curve.
+    data = sm.rogers_mcclelland()
+    U, s, Vt = ld.mode_decomposition(data.matrix)
+    f, i = data.features.index("has leaves"), data.items.index("pine")
+    curve = lambda t: ld.mode_strength(t, s, 1e-3, 8.0) @ (U[f] * Vt[:, i])  # noqa: E731
+    assert curve(t_peak) > curve(t_peak - 0.05) and curve(t_peak) > curve(t_peak + 0.05)
+    assert curve(t_peak) > 0.5
+    ex.check_illusory_peak(t_peak)
+    with pytest.raises(AssertionError, match="tau -> P tau"):
+        ex.check_illusory_peak(t_peak / 8)
