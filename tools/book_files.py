@@ -41,3 +41,20 @@ def is_notebook(path):
 def chapters():
     """The executable chapters (MyST notebooks) in table-of-contents order."""
     return [p for p in pages() if is_notebook(p)]
+
+
+def run_nbval(notebook):
+    """Re-execute ``notebook`` with nbval and compare its ``# NBVAL_CHECK_OUTPUT`` cells.
+
+    Returns the completed process; ``returncode == 0`` means the notebook ran
+    without error and those cells printed exactly what is stored in it.
+    """
+    import subprocess
+    import sys
+
+    notebook = Path(notebook)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+         "-q", str(notebook)],
+        cwd=notebook.parent, capture_output=True, text=True,
+    )

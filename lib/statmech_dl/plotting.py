@@ -13,7 +13,6 @@ them, and chapters call it on every figure they draw.
 """
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["PALETTE", "COLORS", "DIVERGING", "SEQUENTIAL", "use_book_style", "labelled", "heatmap"]

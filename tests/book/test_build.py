@@ -87,9 +87,5 @@ def test_downloadable_notebook_executes(built, chapter, tmp_path):
     assert any("solution" in c.metadata.get("tags", []) for c in code)
     path = tmp_path / src.name
     nbformat.write(nb, path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-         "-q", str(path)],
-        cwd=tmp_path, capture_output=True, text=True,
-    )
+    proc = book_files.run_nbval(path)
     assert proc.returncode == 0, f"the downloaded notebook fails or differs from the build:\n{proc.stdout[-6000:]}"

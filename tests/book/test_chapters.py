@@ -6,8 +6,6 @@ again in a fresh kernel and compares the cells marked ``# NBVAL_CHECK_OUTPUT``.
 A chapter whose numbers change between runs has an unseeded random generator.
 """
 
-import subprocess
-import sys
 
 import jupytext
 import nbformat
@@ -35,9 +33,5 @@ def test_chapter_executes_reproducibly(chapter, tmp_path):
     path = tmp_path / f"{chapter.stem}.ipynb"
     nbformat.write(nb, path)
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-         "-q", str(path)],
-        cwd=tmp_path, capture_output=True, text=True,
-    )
+    proc = book_files.run_nbval(path)
     assert proc.returncode == 0, f"second execution differs or fails:\n{proc.stdout[-6000:]}"

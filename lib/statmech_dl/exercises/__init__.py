@@ -12,14 +12,16 @@ can be generated from the sources:
   answer is right and raises :class:`AssertionError` with a hint when it is not.
 """
 
+import textwrap
+
 import numpy as np
 
 __all__ = ["passed", "assert_close"]
 
 
 def passed(message):
-    """Print the confirmation shown under a correct answer."""
-    print(f"Correct: {message}")
+    """Print the confirmation shown under a correct answer, wrapped for the page."""
+    print(textwrap.fill(f"Correct: {message}", width=88, subsequent_indent="  "))
 
 
 def assert_close(name, got, expected, rtol=1e-6, atol=0.0, hint=""):

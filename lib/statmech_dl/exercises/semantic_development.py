@@ -64,7 +64,11 @@ def check_min_category_features(min_category_features):
 
 
 def illusory_peak_time(a0=1e-3, tau=1.0):
-    """Time of the maximum of the predicted 'pine has leaves' output (reference answer)."""
+    """Time of the maximum of the predicted 'pine has leaves' output (reference answer).
+
+    Time is in units of ``tau`` per training example: with one-hot items the
+    modes evolve with time constant ``P * tau`` (chapter *Semantic development*).
+    """
     from scipy.optimize import minimize_scalar
 
     data = sm.rogers_mcclelland()
@@ -89,4 +93,5 @@ def check_illusory_peak(t_peak, a0=1e-3):
     assert_close("t_peak", t_peak, expected, rtol=1e-3,
                  hint="Use y_hat = U diag(a(t)) V^T with one-hot items (tau -> P tau), "
                       "and maximise the (has leaves, pine) entry over t.")
-    passed(f"the illusory belief peaks at t = {expected:.3f} tau, between the plant and the finer modes.")
+    passed(f"the illusory belief peaks at t = {expected:.3f} (units of 1/learning rate), "
+           "after the plant mode and before the finer modes.")
