@@ -6,6 +6,7 @@ downloadable .ipynb once more (nbval) to prove the download runs and prints the
 same headline numbers as the build.
 """
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -47,8 +48,11 @@ def test_front_matter(built):
     bib = page(built, "book/bibliography")
     assert "Saxe" in bib and "Rogers" in bib
     status = page(built, "book/status")
+    assert "Wall time (s)" in status and "Peak memory (MB)" in status, "benchmark table missing"
     for chapter in CHAPTERS:
-        assert chapter.stem in status, "benchmark row missing from the status page"
+        digest = hashlib.sha256(chapter.read_bytes()).hexdigest()[:12]
+        assert f"<td><p>{chapter.stem}</p></td>" in status, f"no benchmark row for {chapter.stem}"
+        assert digest in status, f"the status page shows a stale measurement of {chapter.stem}"
     assert "Execution during the last build" in status
     assert (built / "index.html").exists()
 
