@@ -1,6 +1,7 @@
 r"""Exact learning dynamics of linear networks.
 
-Used by the chapter *Semantic development* (``book/semantic_development.md``).
+Used by the chapters *Semantic development* (``book/semantic_development.md``)
+and *Deep linear dynamics* (``book/deep_linear_dynamics.md``).
 
 A linear network maps an input :math:`x \in \mathbb{R}^{N_1}` to
 :math:`\hat y = W_{L} \cdots W_1 x`. Trained by full-batch gradient descent on
@@ -33,6 +34,11 @@ from . import _validation as v
 
 __all__ = [
     "mode_strength",
+    "deep_mode_strength",
+    "learning_time",
+    "learning_time_deep_limit",
+    "hessian_top_eigenvalue",
+    "gauss_newton_hessian",
     "shallow_mode_strength",
     "half_time",
     "shallow_half_time",
@@ -178,6 +184,256 @@ def shallow_half_time(s, a0, tau=1.0):
     """
     s, a0, tau = _half_args(s, a0, tau, a0_may_vanish=True)
     return v.scalar_or_array(tau * np.log(2.0 * (s - a0) / s))
+
+
+def _n_layers(n_layers):
+    return v.integer("n_layers", n_layers, lo=2)
+
+
+def _deep_rate(u, s, n_layers, tau):
+    return (n_layers - 1) * u ** (2.0 - 2.0 / (n_layers - 1)) * (s - u) / tau
+
+
+def deep_mode_strength(t, s, u0, n_layers, tau=1.0):
+    r"""Mode strength of a deep linear network with ``n_layers`` layers of units.
+
+    A network with :math:`N_l` layers of units (input and output included) has
+    :math:`N_l - 1` weight matrices. From balanced, decoupled initial
+    conditions every layer carries the same strength :math:`w` of a mode and
+    the product :math:`u = w^{N_l-1}` obeys (chapter *Deep linear dynamics*,
+    equation ``eq-dld-reduced``)
+
+    .. math::
+
+        \tau \frac{du}{dt} = (N_l - 1)\, u^{2 - 2/(N_l-1)} (s - u) .
+
+    ``n_layers=2`` is the network without a hidden layer
+    (:func:`shallow_mode_strength`) and ``n_layers=3`` the three-layer network
+    (:func:`mode_strength`); both use their closed forms. Deeper networks are
+    integrated numerically in :math:`\ln u` (relative accuracy about
+    :math:`10^{-9}`).
+
+    Parameters
+    ----------
+    t : array_like
+        Times, :math:`0 \le t < \infty`.
+    s : float or array_like
+        Singular value, :math:`s > 0`.
+    u0 : float or array_like
+        Initial strength of the product, :math:`u_0 > 0`.
+    n_layers : int
+        :math:`N_l \ge 2`, layers of units including input and output.
+    tau : float, optional
+        Time constant :math:`\tau > 0`.
+
+    Returns
+    -------
+    float or ndarray
+        :math:`u(t)`, broadcast over ``t``, ``s`` and ``u0``.
+    """
+    from scipy.integrate import solve_ivp
+
+    t, s, u0, tau = _mode_args(t, s, u0, tau)
+    n_layers = _n_layers(n_layers)
+    if n_layers == 2:
+        return shallow_mode_strength(t, s, u0, tau)
+    if n_layers == 3:
+        return mode_strength(t, s, u0, tau)
+    t, s, u0 = np.broadcast_arrays(t, s, u0)
+    out = np.empty(t.shape)
+    pairs = np.stack([s.ravel(), u0.ravel()], axis=1)
+    for s_i, u0_i in np.unique(pairs, axis=0):
+        mask = (s == s_i) & (u0 == u0_i)
+        times = np.unique(t[mask])
+        if u0_i == s_i:
+            out[mask] = s_i
+            continue
+
+        # In x = ln u the solution is smooth over the many decades u crosses.
+        def rhs(_, x, s_i=s_i):
+            u = np.exp(x[0])
+            return [_deep_rate(u, s_i, n_layers, tau) / u]
+
+        sol = solve_ivp(rhs, (0.0, float(times[-1])), [np.log(u0_i)], t_eval=times,
+                        method="DOP853", rtol=1e-11, atol=1e-12)
+        if not sol.success:  # pragma: no cover - DOP853 does not fail on this smooth problem
+            raise RuntimeError(f"integration failed: {sol.message}")
+        out[mask] = np.interp(t[mask], times, np.exp(sol.y[0]))
+    return v.scalar_or_array(out)
+
+
+def _time_args(s, u0, uf, n_layers, tau):
+    s = v.real("s", s, lo=0.0, lo_open=True)
+    u0 = v.real("u0", u0, lo=0.0, lo_open=True)
+    uf = v.real("uf", uf, lo=0.0, lo_open=True)
+    n_layers = _n_layers(n_layers)
+    tau = v.real("tau", tau, lo=0.0, lo_open=True)
+    if u0 == s:
+        raise ValueError("u0 must differ from s: a mode that starts at its target never moves")
+    if u0 < s and not u0 <= uf < s:
+        raise ValueError(f"uf must lie in [u0, s) = [{u0:g}, {s:g}) for a mode that grows, got {uf:g}")
+    if u0 > s and not s < uf <= u0:
+        raise ValueError(f"uf must lie in (s, u0] = ({s:g}, {u0:g}] for a mode that shrinks, got {uf:g}")
+    return s, u0, uf, n_layers, tau
+
+
+def learning_time(s, u0, uf, n_layers, tau=1.0):
+    r"""Time for a mode of a deep linear network to grow from ``u0`` to ``uf``.
+
+    Separating variables in the reduced dynamics of :func:`deep_mode_strength`,
+
+    .. math::
+
+        t = \frac{\tau}{N_l - 1} \int_{u_0}^{u_f}
+            \frac{du}{u^{2 - 2/(N_l-1)} (s - u)} ,
+
+    which for :math:`N_l = 3` is :math:`\frac{\tau}{2s}\ln\frac{u_f(s-u_0)}{u_0(s-u_f)}`
+    and for :math:`N_l = 2` is :math:`\tau\ln\frac{s-u_0}{s-u_f}` (chapter
+    *Deep linear dynamics*, equation ``eq-dld-time``). Other depths are
+    integrated numerically.
+
+    Parameters
+    ----------
+    s : float
+        Singular value, :math:`s > 0`.
+    u0 : float
+        Initial strength, :math:`u_0 > 0`, :math:`u_0 \ne s`.
+    uf : float
+        Final strength, between ``u0`` and ``s`` (never ``s`` itself, which is
+        reached only as :math:`t \to \infty`).
+    n_layers : int
+        :math:`N_l \ge 2`.
+    tau : float, optional
+        Time constant, :math:`\tau > 0`.
+
+    Returns
+    -------
+    float
+    """
+    from scipy.integrate import quad
+
+    s, u0, uf, n_layers, tau = _time_args(s, u0, uf, n_layers, tau)
+    if uf == u0:
+        return 0.0
+    if n_layers == 2:
+        return tau * np.log((s - u0) / (s - uf))
+    if n_layers == 3:
+        return tau / (2 * s) * np.log(uf * (s - u0) / (u0 * (s - uf)))
+    # Integrate in x = ln u; the 1/(s-u) part is integrated exactly and only the
+    # smooth remainder numerically: u^(1-p)/(s-u) = [u^(1-p) - s^(1-p)]/(s-u) + s^(1-p)/(s-u).
+    q = 2.0 / (n_layers - 1) - 1.0          # 1 - p with p = 2 - 2/(N_l - 1)
+
+    def smooth(x):
+        u = np.exp(x)
+        if abs(s - u) < 1e-12 * s:
+            return -q * s ** (q - 1)        # limit of [u^q - s^q]/(s - u) * u / u
+        return u * (u ** (q - 1) - s ** (q - 1)) / (s - u)
+
+    a, b = np.log(u0), np.log(uf)
+    part, _ = quad(smooth, a, b, epsabs=0.0, epsrel=1e-12, limit=200)
+    singular = s ** (q - 1) * np.log((s - u0) / (s - uf))
+    return float(tau / (n_layers - 1) * (part + singular))
+
+
+def learning_time_deep_limit(s, u0, uf, n_layers, tau=1.0):
+    r"""Large-depth form of :func:`learning_time`.
+
+    As :math:`N_l \to \infty` the exponent :math:`2 - 2/(N_l-1) \to 2` and
+
+    .. math::
+
+        t \simeq \frac{\tau}{N_l - 1}\left[\frac{1}{s}\left(\frac{1}{u_0} -
+        \frac{1}{u_f}\right) + \frac{1}{s^2}\ln\frac{u_f (s - u_0)}{u_0 (s - u_f)}\right] .
+
+    With a learning rate :math:`\propto 1/N_l` (so :math:`\tau \propto N_l`)
+    and :math:`u_0 = O(1)`, the number of iterations stays finite as depth
+    grows (chapter *Deep linear dynamics*, equation ``eq-dld-deep-limit``).
+
+    Parameters
+    ----------
+    s, u0, uf, n_layers, tau
+        As in :func:`learning_time`, with ``u0 < uf < s``.
+    """
+    s, u0, uf, n_layers, tau = _time_args(s, u0, uf, n_layers, tau)
+    if u0 > s:
+        raise ValueError("u0 must lie in (0, s): the large-depth form is for growing modes")
+    bracket = (1 / u0 - 1 / uf) / s + np.log(uf * (s - u0) / (u0 * (s - uf))) / s**2
+    return float(tau / (n_layers - 1) * bracket)
+
+
+def hessian_top_eigenvalue(s, n_layers):
+    r"""Largest Hessian eigenvalue of the loss at a balanced solution.
+
+    For a chain of :math:`N_l - 1` scalar weights :math:`w` with
+    :math:`w^{N_l-1} = s` and loss :math:`\tfrac12 (s - \prod_i w_i)^2`, the
+    Hessian at the solution is :math:`g g^\top` with :math:`g_i = s/w`, so
+
+    .. math::
+
+        \lambda_{\max} = (N_l - 1)\, s^{2 - 2/(N_l-1)} .
+
+    For a whitened matrix network the same holds with :math:`s` the largest
+    singular value. It grows linearly with depth, so stable gradient descent
+    needs a learning rate :math:`\eta < 2/\lambda_{\max} \propto 1/N_l`
+    (chapter *Deep linear dynamics*).
+
+    Parameters
+    ----------
+    s : float or array_like
+        Singular value, :math:`s > 0`.
+    n_layers : int
+        :math:`N_l \ge 2`.
+    """
+    s = v.real_array("s", s, lo=0.0, lo_open=True)
+    n_layers = _n_layers(n_layers)
+    return v.scalar_or_array((n_layers - 1) * s ** (2.0 - 2.0 / (n_layers - 1)))
+
+
+def gauss_newton_hessian(weights, sigma11=None):
+    r"""Hessian of the squared loss at a zero-residual point, for all weights.
+
+    Where the network's map equals the least-squares solution the residual
+    vanishes and the Hessian of :math:`\mathcal L = \tfrac12
+    \operatorname{tr}[(W - W^*) \Sigma^{11} (W - W^*)^\top]` is exactly
+    :math:`J^\top (\Sigma^{11} \otimes I) J`, with :math:`J` the Jacobian of
+    :math:`\operatorname{vec} W` with respect to all weights. Since
+    :math:`\partial W / \partial W_l = A_l\, (\cdot)\, B_l` with :math:`A_l`
+    the product of the layers above and :math:`B_l` of those below,
+    :math:`J_l = B_l^\top \otimes A_l`. Used in the chapter *Deep linear
+    dynamics* to measure curvature against depth.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        Layer weights, first layer first.
+    sigma11 : array_like, optional
+        Input correlations; the identity (whitened inputs) by default.
+
+    Returns
+    -------
+    ndarray, shape (n_params, n_params)
+        In the order of the flattened (row-major) layers.
+    """
+    Ws = [v.matrix(f"weights[{i}]", W) for i, W in enumerate(weights)]
+    if not Ws:
+        raise ValueError("weights must hold at least one matrix")
+    n_in = Ws[0].shape[1]
+    for i in range(1, len(Ws)):
+        if Ws[i].shape[1] != Ws[i - 1].shape[0]:
+            raise ValueError(f"weights[{i}] has {Ws[i].shape[1]} inputs, expected {Ws[i - 1].shape[0]}")
+    sigma11 = np.eye(n_in) if sigma11 is None else v.matrix("sigma11", sigma11)
+    n_out = Ws[-1].shape[0]
+    blocks = []
+    for l in range(len(Ws)):
+        below = _chain(Ws[:l])
+        above = _chain(Ws[l + 1:])
+        B = np.eye(n_in) if below is None else below
+        A = np.eye(n_out) if above is None else above
+        # Row-major vec: vec(A E B) = (A kron B^T) vec(E).
+        blocks.append(np.kron(A, B.T))
+    J = np.hstack(blocks)
+    metric = np.kron(np.eye(n_out), sigma11)
+    return J.T @ metric @ J
 
 
 def input_output_correlations(X, Y):
@@ -456,6 +712,7 @@ def train_linear_network(
     initial_weights=None,
     record_every=10,
     record_weights=False,
+    target_loss=None,
 ):
     r"""Full-batch gradient descent on a linear network :math:`\hat y = W_L\cdots W_1 x`.
 
@@ -496,6 +753,10 @@ def train_linear_network(
         Record the map and loss every this many steps (and at the last step).
     record_weights : bool, optional
         Also record every layer's weights.
+    target_loss : float, optional
+        Stop at the first recorded step whose loss is at most this value (the
+        last recorded time is then the time to reach this criterion, to within
+        ``record_every`` steps).
 
     Returns
     -------
@@ -519,6 +780,8 @@ def train_linear_network(
     lr = v.real("lr", lr, lo=0.0, lo_open=True)
     n_steps = v.integer("n_steps", n_steps, lo=1)
     record_every = v.integer("record_every", record_every, lo=1)
+    if target_loss is not None:
+        target_loss = v.real("target_loss", target_loss, lo=0.0)
 
     if initial_weights is None:
         init_scale = v.real("init_scale", init_scale, lo=0.0)
@@ -564,6 +827,8 @@ def train_linear_network(
                 if record_weights:
                     for h, Wl in zip(weight_hist, Ws):
                         h.append(Wl.copy())
+                if target_loss is not None and L <= target_loss:
+                    break
             if step == n_steps:
                 break
             G = sigma31 - (diag * W if scalar_input else W @ sigma11)

@@ -51,3 +51,27 @@ def test_illusory_peak_check():
     ex.check_illusory_peak(t_peak)
     with pytest.raises(AssertionError, match="tau -> P tau"):
         ex.check_illusory_peak(t_peak / 8)
+
+
+# --- Deep linear dynamics ---------------------------------------------------
+
+from statmech_dl import init  # noqa: E402
+from statmech_dl.exercises import deep_linear_dynamics as dex  # noqa: E402
+
+
+def test_deep_linear_checks_accept_right_answers():
+    dex.check_three_layer_time(lambda s, u0, uf, tau: ld.learning_time(s, u0, uf, 3, tau))
+    dex.check_hessian_top(ld.hessian_top_eigenvalue)
+    dex.check_haar(lambda n, rng: init.orthogonal(n, rng=rng))
+    dex.check_product_variance(lambda L: float(L))
+
+
+def test_deep_linear_checks_reject_wrong_answers():
+    with pytest.raises(AssertionError, match="partial fractions"):
+        dex.check_three_layer_time(lambda s, u0, uf, tau: tau / s * np.log(uf / u0))
+    with pytest.raises(AssertionError, match="g g\\^T"):
+        dex.check_hessian_top(lambda s, n: n * s**2)
+    with pytest.raises(AssertionError, match="sign of the matching diagonal"):
+        dex.check_haar(lambda n, rng: np.linalg.qr(rng.standard_normal((n, n)))[0])
+    with pytest.raises(AssertionError, match="Fuss-Catalan"):
+        dex.check_product_variance(lambda L: L + 1.0)
