@@ -113,8 +113,12 @@ def test_chapter_structure(chapter):
     assert "{cite:t}" in text or "{cite:p}" in text
     labels = re.findall(r"^\$\$ *\((eq-[\w-]+)\)", text, flags=re.M)
     assert len(labels) >= 3 and len(labels) == len(set(labels))
+    prefix = {label.split("-")[1] for label in labels}
+    assert len(prefix) == 1, f"equation labels share one chapter prefix, got {prefix}"
+    book_labels = {lab for page in book_files.pages()
+                   for lab in re.findall(r"^\$\$ *\((eq-[\w-]+)\)", page.read_text(), flags=re.M)}
     for ref in re.findall(r"\{eq\}`([\w-]+)`", text):
-        assert ref in labels, f"{{eq}}`{ref}` has no equation"
+        assert ref in book_labels, f"{{eq}}`{ref}` has no equation anywhere in the book"
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "import statmech_dl" in code or "from statmech_dl" in code
     assert "use_book_style()" in code
