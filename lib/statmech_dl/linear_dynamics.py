@@ -556,38 +556,45 @@ def project_modes(maps, U, Vt):
     return np.einsum("ik,...ij,kj->...k", U, W, Vt)
 
 
-def decoupled_initial_weights(U, Vt, a0, n_hidden, rng=None):
-    r"""Balanced, decoupled initial weights of a three-layer network.
+def decoupled_initial_weights(U, Vt, a0, n_hidden, rng=None, n_layers=3):
+    r"""Balanced, decoupled initial weights whose product is :math:`U \diag(a_0) V^\top`.
 
-    Returns :math:`W^{21} = R\, \mathrm{diag}(\sqrt{a_0}) V^\top` and
-    :math:`W^{32} = U \mathrm{diag}(\sqrt{a_0}) R^\top` with :math:`R` a random
-    :math:`N_2 \times K` matrix with orthonormal columns, so that the product
-    is :math:`U \mathrm{diag}(a_0) V^\top`. From these weights gradient flow on
-    whitened data follows :func:`mode_strength` exactly.
+    For ``n_layers`` layers of units the weights are :math:`W^{l} = R^{l+1}
+    \diag(a_0^{1/(N_l-1)}) R^{l\top}` with :math:`R^{1} = V`, :math:`R^{N_l} =
+    U` and random :math:`N_2 \times K` matrices with orthonormal columns in
+    between. Every layer then carries the same strength of every mode, and
+    gradient flow on whitened data follows :func:`mode_strength`
+    (``n_layers=3``, chapter *Semantic development*) or
+    :func:`deep_mode_strength` (chapter *Deep linear dynamics*) exactly.
 
     Parameters
     ----------
     U : array_like, shape (N3, K)
     Vt : array_like, shape (K, N1)
     a0 : float or array_like, shape (K,)
-        Initial strengths, all :math:`> 0`.
+        Initial strengths of the product, all :math:`> 0`.
     n_hidden : int
-        Hidden layer size :math:`N_2 \ge K`.
+        Width of every hidden layer, :math:`\ge K`.
     rng : None, int or numpy.random.Generator
+    n_layers : int, optional
+        Layers of units :math:`N_l \ge 2`, input and output included.
 
     Returns
     -------
     list of ndarray
-        ``[W21, W32]``.
+        The :math:`N_l - 1` weight matrices, first layer first.
     """
     U = v.matrix("U", U)
     Vt = v.matrix("Vt", Vt)
     K = U.shape[1]
     n_hidden = v.integer("n_hidden", n_hidden, lo=K)
+    n_layers = v.integer("n_layers", n_layers, lo=2)
     a0 = np.broadcast_to(v.real_array("a0", a0, lo=0.0, lo_open=True), (K,))
-    R, _ = np.linalg.qr(v.as_generator(rng).standard_normal((n_hidden, K)))
-    root = np.sqrt(a0)
-    return [R @ (root[:, None] * Vt), (U * root) @ R.T]
+    gen = v.as_generator(rng)
+    frames = [Vt.T] + [np.linalg.qr(gen.standard_normal((n_hidden, K)))[0]
+                       for _ in range(n_layers - 2)] + [U]
+    root = a0 ** (1.0 / (n_layers - 1))
+    return [(frames[l + 1] * root) @ frames[l].T for l in range(n_layers - 1)]
 
 
 def effective_initial_strength(weights, U, Vt):

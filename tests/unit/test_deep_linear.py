@@ -72,9 +72,37 @@ def test_scalar_chain_gradient_descent_follows_reduced_ode(n_layers, s):
 def balanced_solution(s, n_layers, n, rng):
     """Balanced weights whose product is U diag(s) V^T, layers joined by random rotations."""
     U, V = init.orthogonal(n, rng=rng), init.orthogonal(n, rng=rng)
-    Rs = [V] + [init.orthogonal(n, rng=rng) for _ in range(n_layers - 2)] + [U]
-    root = np.asarray(s) ** (1 / (n_layers - 1))
-    return [(Rs[l + 1] * root) @ Rs[l].T for l in range(n_layers - 1)], U, V
+    return ld.decoupled_initial_weights(U, V.T, s, n_hidden=n, rng=rng, n_layers=n_layers), U, V
+
+
+@pytest.mark.parametrize("n_layers", [2, 3, 4, 7])
+def test_decoupled_weights_are_balanced_with_the_right_product(n_layers):
+    rng = np.random.default_rng(0)
+    s = np.array([2.0, 1.0, 0.5])
+    Ws, U, V = balanced_solution(s, n_layers, 3, rng)
+    W = Ws[0]
+    for Wl in Ws[1:]:
+        W = Wl @ W
+    assert np.allclose(W, (U * s) @ V.T)
+    for lower, upper in zip(Ws[:-1], Ws[1:]):
+        assert np.allclose(lower @ lower.T, upper.T @ upper)   # balance is conserved by gradient flow
+
+
+@pytest.mark.parametrize("n_layers", [4, 8])
+def test_decoupled_matrix_network_follows_reduced_ode(n_layers):
+    rng = np.random.default_rng(1)
+    n, s, u0, lr = 5, np.array([2.0, 1.4, 0.9]), 0.02, 2e-3
+    U, V = init.semi_orthogonal(n, 3, rng=rng), init.semi_orthogonal(n, 3, rng=rng)
+    X = np.sqrt(n) * np.eye(n)
+    Y = (U * s) @ V.T @ X
+    weights = ld.decoupled_initial_weights(U, V.T, u0, n_hidden=4, rng=rng, n_layers=n_layers)
+    t_end = 1.3 * ld.learning_time(s.min(), u0, 0.99 * s.min(), n_layers)
+    run = ld.train_linear_network(X, Y, hidden=[4] * (n_layers - 2), lr=lr, n_steps=int(t_end / lr),
+                                  record_every=20, initial_weights=weights)
+    sim = ld.project_modes(run.maps, U, V.T)
+    theory = ld.deep_mode_strength(run.t[:, None], s, u0, n_layers)
+    # Euler error: a few times lr times the largest rate (N_l - 1) s_max^2.
+    assert np.max(np.abs(sim - theory) / s) < 2 * lr * (n_layers - 1) * s.max() ** 2
 
 
 @pytest.mark.parametrize("n_layers", [2, 3, 5, 8])
