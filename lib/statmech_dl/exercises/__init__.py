@@ -21,7 +21,7 @@ __all__ = ["passed", "assert_close"]
 
 def passed(message):
     """Print the confirmation shown under a correct answer, wrapped for the page."""
-    print(textwrap.fill(f"Correct: {message}", width=88, subsequent_indent="  "))
+    print(textwrap.fill(f"Correct: {message}", width=76, subsequent_indent="  "))
 
 
 def assert_close(name, got, expected, rtol=1e-6, atol=0.0, hint=""):
