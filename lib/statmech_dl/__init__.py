@@ -3,9 +3,16 @@
 Each module serves one topic of the book:
 
 ``linear_dynamics``
-    exact learning dynamics of linear networks (chapter *Semantic development*);
+    exact learning dynamics of linear networks (chapters *Semantic development* and
+    *Deep linear dynamics*);
 ``semantic``
     the data sets and theory of semantic development (chapter *Semantic development*);
+``init``
+    weight initialisations and the spectra of their products (chapter *Deep linear dynamics*);
+``datasets``
+    small bundled data sets, such as the 8x8 digits (chapter *Deep linear dynamics*);
+``meanfield``
+    mean-field signal propagation in deep random networks (chapter *Transient chaos*);
 ``plotting``
     the book's figure style;
 ``exercises``

@@ -1,0 +1,173 @@
+"""Mean-field maps against adaptive quadrature, closed forms and finite-width networks."""
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from statmech_dl import meanfield as mf
+
+
+def quad_average(g, q):
+    """Adaptive quadrature of E_z[g(sqrt(q) z)], split where g varies."""
+    pts = sorted({0.0, *[x / np.sqrt(q) for x in (-16, -8, -4, -2, -1, -0.5, 0.5, 1, 2, 4, 8, 16)
+                         if abs(x / np.sqrt(q)) < 12], -12.0, 12.0})
+    dens = lambda z: g(np.sqrt(q) * z) * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)  # noqa: E731
+    return sum(quad(dens, a, b, epsabs=0, epsrel=1e-13, limit=200)[0] for a, b in zip(pts[:-1], pts[1:]))
+
+
+@pytest.mark.parametrize("phi", ["tanh", "erf", "hard_tanh"])
+@pytest.mark.parametrize("kind", ["f2", "df2", "ddf2", "fddf"])
+def test_averages_match_adaptive_quadrature(phi, kind):
+    if phi == "hard_tanh" and kind in ("ddf2", "fddf"):
+        pytest.skip("hard tanh has no second derivative")
+    g = mf._integrand(phi, kind)
+    # The whole diagram: sigma_w <= 5, sigma_b <= 2 gives q* up to about 29.
+    for q in (1e-6, 1e-3, 0.05, 0.7, 3.0, 11.0, 29.0, 60.0):
+        assert mf._average(phi, kind, q) == pytest.approx(quad_average(g, q), rel=1e-8)
+
+
+def test_trap_plain_gauss_hermite_fails_where_we_do_not():
+    # At sigma_w = 4, sigma_b = 0.3 the integrand of chi2 is sharply peaked in z.
+    sw, sb = 4.0, 0.3
+    qs = mf.q_star(sw, sb)
+    g = mf._integrand("tanh", "ddf2")
+    exact = sw**2 * quad_average(g, qs)
+    z, w = np.polynomial.hermite_e.hermegauss(200)
+    hermite = sw**2 * np.sum(w * g(np.sqrt(qs) * z)) / np.sqrt(2 * np.pi)
+    assert abs(hermite / exact - 1) > 1e-3
+    assert mf.chi2(sw, sb) == pytest.approx(exact, rel=1e-8)
+
+
+@pytest.mark.parametrize("q", [1e-4, 0.3, 2.0, 25.0])
+def test_erf_and_relu_closed_forms(q):
+    assert mf._average("erf", "f2", q) == pytest.approx(2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)), rel=1e-9)
+    assert mf._average("erf", "df2", q) == pytest.approx(4 / np.pi / np.sqrt(1 + 4 * q), rel=1e-9)
+    assert mf.q_map(q, 1.3, 0.2, "relu") == pytest.approx(1.69 * q / 2 + 0.04, rel=1e-12)
+    assert mf.q_map(q, 1.3, 0.2, "linear") == pytest.approx(1.69 * q + 0.04, rel=1e-12)
+
+
+@pytest.mark.parametrize("c", [-0.6, 0.0, 0.4, 0.9, 0.999])
+def test_c_map_closed_forms(c):
+    sw, sb = 1.2, 0.3
+    qs = mf.q_star(sw, sb, "erf")
+    exact = (sw**2 * 2 / np.pi * np.arcsin(2 * qs * c / (1 + 2 * qs)) + sb**2) / qs
+    assert mf.c_map(c, sw, sb, "erf") == pytest.approx(exact, rel=1e-9)
+    qr = mf.q_star(sw, sb, "relu")
+    theta = np.arccos(c)
+    exact = (sw**2 * qr / (2 * np.pi) * (np.sin(theta) + (np.pi - theta) * c) + sb**2) / qr
+    assert mf.c_map(c, sw, sb, "relu") == pytest.approx(exact, rel=1e-9)
+
+
+SIGMAS = [(0.5, 0.0), (1.0, 0.05), (1.5, 0.3), (2.5, 1.0), (4.0, 0.3), (5.0, 2.0)]
+
+
+@pytest.mark.parametrize("phi", ["tanh", "erf", "hard_tanh"])
+@pytest.mark.parametrize("sw,sb", SIGMAS)
+def test_q_star_is_a_fixed_point(phi, sw, sb):
+    qs = mf.q_star(sw, sb, phi)
+    assert mf.q_map(qs, sw, sb, phi) == pytest.approx(qs, rel=1e-9, abs=1e-12)
+
+
+def test_q_star_vectorised_and_relu():
+    sw, sb = np.meshgrid([0.5, 1.0, 3.0], [0.0, 0.5])
+    qs = mf.q_star(sw, sb)
+    assert qs.shape == (2, 3)
+    assert np.allclose(mf.q_map(qs, sw, sb), qs, rtol=1e-9, atol=1e-12)
+    assert mf.q_star(1.2, 0.5, "relu") == pytest.approx(0.25 / (1 - 0.72))
+    with pytest.raises(ValueError, match="sigma_w must satisfy"):
+        mf.q_star(1.5, 0.5, "relu")
+
+
+@pytest.mark.parametrize("phi", ["tanh", "erf", "hard_tanh"])
+@pytest.mark.parametrize("sb", [0.0, 0.3, 1.0, 2.0])
+def test_critical_line(phi, sb):
+    sw = mf.critical_sigma_w(sb, phi)
+    assert mf.chi1(sw, sb, phi) == pytest.approx(1.0, abs=1e-9)
+    assert mf.chi1(0.98 * sw, sb, phi) < 1 < mf.chi1(1.02 * sw, sb, phi)
+
+
+def test_critical_values_of_piecewise_linear_networks():
+    assert mf.critical_sigma_w(0.7, "relu") == pytest.approx(np.sqrt(2))
+    assert mf.chi1(np.sqrt(2) * 0.99, 0.1, "relu") == pytest.approx(0.99**2)
+    assert mf.critical_sigma_w(0.7, "linear") == 1.0
+    assert mf.chi2(0.9, 0.1, "linear") == 0.0 and mf.chi2(1.0, 0.1, "relu") == np.inf
+
+
+def test_c_star():
+    assert mf.c_star(0.8, 0.3) == 1.0                     # ordered
+    cs = mf.c_star(2.5, 0.3)
+    assert cs < 1 and mf.c_map(cs, 2.5, 0.3) == pytest.approx(cs, abs=1e-10)
+    assert mf.c_star(2.5, 0.0) == pytest.approx(0.0, abs=1e-10)   # odd phi, no bias
+
+
+def test_depth_scales():
+    sb = 0.3
+    crit = mf.critical_sigma_w(sb)
+    xi_q, xi_c = mf.depth_scales(0.8 * crit, sb)
+    assert xi_c == pytest.approx(-1 / np.log(mf.chi1(0.8 * crit, sb)))
+    near = [mf.depth_scales(f * crit, sb)[1] for f in (0.9, 0.99, 0.999)]
+    assert near[0] < near[1] < near[2] and near[2] > 100
+    assert all(np.isfinite(mf.depth_scales(f * crit, sb)[0]) for f in (0.9, 0.999, 1.1))
+    chaotic = mf.depth_scales(1.5 * crit, sb)[1]
+    assert np.isfinite(chaotic) and chaotic > 0
+
+
+def start_at_q_star(N, sw, sb, c0, rng):
+    """Two inputs whose first-layer pre-activations have length q* and correlation ~c0."""
+    qs = mf.q_star(sw, sb)
+    scale = np.sqrt(max(qs - sb**2, 0) / sw**2)          # q1 = sw^2 |x|^2/N + sb^2 = q*
+    z1, z2 = rng.standard_normal((2, N))
+    x = np.stack([z1, c0 * z1 + np.sqrt(1 - c0**2) * z2], axis=1)
+    return scale * x / np.sqrt(np.mean(x**2, axis=0)), qs
+
+
+@pytest.mark.parametrize("sw,sb", [(1.2, 0.3), (2.5, 0.3)])
+def test_wide_networks_follow_the_maps(sw, sb):
+    N, depth, c0, n_net = 1000, 8, 0.6, 8
+    qs_all, cs_all = [], []
+    for seed in range(n_net):
+        rng = np.random.default_rng(seed)
+        x, qs = start_at_q_star(N, sw, sb, c0, rng)
+        h = mf.simulate(x, depth, sw, sb, rng=rng)
+        q = np.mean(h**2, axis=1)                              # (depth, 2)
+        c = np.mean(h[:, :, 0] * h[:, :, 1], axis=1) / np.sqrt(q[:, 0] * q[:, 1])
+        qs_all.append(q.mean(axis=1))
+        cs_all.append(c)
+    q_sim, c_sim = np.mean(qs_all, axis=0), np.mean(cs_all, axis=0)
+    # A mean of N squared Gaussians has relative standard error sqrt(2/N); allow
+    # four standard errors of the average over n_net networks.
+    assert np.allclose(q_sim, qs, rtol=4 * np.sqrt(2 / (N * n_net)))
+    # Iterate the correlation map from the first layer's measured correlation.
+    c_theory = [c_sim[0]]
+    for _ in range(depth - 1):
+        c_theory.append(mf.c_map(c_theory[-1], sw, sb))
+    # A sample correlation over N units has standard error below 1/sqrt(N); four
+    # standard errors of the average over n_net networks.
+    assert np.max(np.abs(c_sim - np.array(c_theory))) < 4 / np.sqrt(N * n_net)
+
+
+def test_q_map_layer_by_layer_from_a_small_input():
+    N, sw, sb = 1000, 2.0, 0.5
+    rng = np.random.default_rng(3)
+    x = 0.1 * rng.standard_normal((N, 1))
+    h = mf.simulate(x, 6, sw, sb, rng=rng)
+    q_sim = np.mean(h**2, axis=(1, 2))
+    q = [sw**2 * np.mean(x**2) + sb**2]
+    for _ in range(5):
+        q.append(mf.q_map(q[-1], sw, sb))
+    assert np.allclose(q_sim, q, rtol=0.1)
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: mf.q_map(1.0, -1.0, 0.1), "sigma_w"),
+    (lambda: mf.q_map(1.0, 1.0, -0.1), "sigma_b"),
+    (lambda: mf.q_map(-1.0, 1.0, 0.1), "q"),
+    (lambda: mf.chi1(1.0, 0.1, "sigmoid"), "phi"),
+    (lambda: mf.c_map(1.5, 1.0, 0.1), "c"),
+    (lambda: mf.depth_scales(1.0, 0.1, "relu"), "phi"),
+    (lambda: mf.simulate(np.ones((4, 2)), 0, 1.0, 0.1), "depth"),
+    (lambda: mf.simulate(np.ones((4, 2)), 2, 1.0, 0.1, dropout=0.0), "dropout"),
+])
+def test_bad_arguments(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} must"):
+        call()
