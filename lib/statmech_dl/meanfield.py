@@ -36,7 +36,11 @@ __all__ = [
     "chi2",
     "critical_sigma_w",
     "depth_scales",
+    "curvature_map",
+    "curvature_fixed_point",
     "simulate",
+    "propagate_circle",
+    "gradient_norms",
 ]
 
 _SQRT_PI = np.sqrt(np.pi)
@@ -193,8 +197,16 @@ def _average(phi, kind, q):
 
 # --- length map ---------------------------------------------------------------
 
-def q_map(q, sigma_w, sigma_b, phi="tanh"):
-    r"""One step of the length map, :math:`\sigma_w^2 \int Dz\, \phi(\sqrt{q} z)^2 + \sigma_b^2`.
+def _keep(dropout):
+    return 1.0 if dropout is None else v.real("dropout", dropout, lo=0.0, hi=1.0, lo_open=True)
+
+
+def q_map(q, sigma_w, sigma_b, phi="tanh", dropout=None):
+    r"""One step of the length map, :math:`\frac{\sigma_w^2}{\rho} \int Dz\, \phi(\sqrt{q} z)^2 + \sigma_b^2`.
+
+    With dropout (keep probability :math:`\rho`, activations scaled by
+    :math:`1/\rho`) the squared length gains a factor :math:`1/\rho`;
+    without it :math:`\rho = 1`.
 
     Parameters
     ----------
@@ -206,14 +218,16 @@ def q_map(q, sigma_w, sigma_b, phi="tanh"):
         Bias standard deviation, :math:`\ge 0`.
     phi : str
         Nonlinearity name, see :data:`PHIS`.
+    dropout : float, optional
+        Keep probability :math:`\rho \in (0, 1]`.
     """
     _phi(phi)
     q = v.real_array("q", q, lo=0.0)
     sigma_w, sigma_b = _sigmas(sigma_w, sigma_b)
-    return v.scalar_or_array(sigma_w**2 * _average(phi, "f2", q) + sigma_b**2)
+    return v.scalar_or_array(sigma_w**2 / _keep(dropout) * _average(phi, "f2", q) + sigma_b**2)
 
 
-def q_star(sigma_w, sigma_b, phi="tanh"):
+def q_star(sigma_w, sigma_b, phi="tanh", dropout=None):
     r"""Fixed point :math:`q^*` of the length map.
 
     Found by Newton's method on :math:`g(q) = \sigma_w^2 F(q) + \sigma_b^2 - q`
@@ -231,6 +245,9 @@ def q_star(sigma_w, sigma_b, phi="tanh"):
     sigma_w, sigma_b : array_like
         As in :func:`q_map`; broadcast together.
     phi : str
+    dropout : float, optional
+        Keep probability :math:`\rho`; dropout acts like :math:`\sigma_w^2 \to
+        \sigma_w^2/\rho` in the length map.
 
     Returns
     -------
@@ -238,6 +255,8 @@ def q_star(sigma_w, sigma_b, phi="tanh"):
     """
     f, df, ddf = _phi(phi)
     sigma_w, sigma_b = _sigmas(sigma_w, sigma_b)
+    if dropout is not None:
+        sigma_w = sigma_w / np.sqrt(_keep(dropout))
     if phi in ("relu", "linear"):
         gain = sigma_w**2 / (2.0 if phi == "relu" else 1.0)
         if np.any((gain >= 1) & (sigma_b > 0)):
@@ -333,7 +352,7 @@ def _pair_expectation(f1, f2, q, c):
     return np.sum(w1 * f1(u1) * inner, axis=-1)
 
 
-def c_map(c, sigma_w, sigma_b, phi="tanh"):
+def c_map(c, sigma_w, sigma_b, phi="tanh", dropout=None):
     r"""One step of the correlation map at the length fixed point :math:`q^*`.
 
     .. math::
@@ -342,80 +361,140 @@ def c_map(c, sigma_w, sigma_b, phi="tanh"):
         \phi(u_1)\phi(u_2) + \sigma_b^2\right], \quad
         u_1 = \sqrt{q^*} z_1,\ u_2 = \sqrt{q^*}\bigl(c z_1 + \sqrt{1-c^2} z_2\bigr).
 
+    With dropout (independent masks for the two inputs, keep probability
+    :math:`\rho`) :math:`q^*` is that of the length map with dropout, while the
+    cross term keeps :math:`\sigma_w^2`: then :math:`c = 1` is no longer a
+    fixed point (Schoenholz et al. 2017).
+
     Parameters
     ----------
     c : array_like
         Correlations in :math:`[-1, 1]`.
     sigma_w, sigma_b : float
     phi : str
+    dropout : float, optional
+        Keep probability :math:`\rho \in (0, 1]`.
     """
     f = _phi(phi)[0]
     c = v.real_array("c", c, lo=-1.0, hi=1.0)
     sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
     sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
-    qs = float(q_star(sigma_w, sigma_b, phi))
+    qs = float(q_star(sigma_w, sigma_b, phi, dropout))
     if qs == 0.0:
-        raise ValueError("q* = 0 (sigma_b = 0 in the ordered phase): the correlation map is undefined")
+        raise ValueError("sigma_b must be > 0 here: with sigma_b = 0 in the ordered phase q* = 0 "
+                         "and the correlation map is undefined")
     return v.scalar_or_array((sigma_w**2 * _pair_expectation(f, f, qs, c) + sigma_b**2) / qs)
 
 
-def c_star(sigma_w, sigma_b, phi="tanh"):
+def c_star(sigma_w, sigma_b, phi="tanh", dropout=None):
     r"""Stable fixed point :math:`c^*` of the correlation map.
 
-    In the ordered phase (:math:`\chi_1 \le 1`) every pair of inputs converges
-    and :math:`c^* = 1`. In the chaotic phase :math:`c = 1` is unstable and
-    :math:`c^* < 1` is found by root-finding on :math:`[0, 1 - \delta]` (or
-    :math:`[-1, 1-\delta]`), where :math:`\delta` is shrunk until the map lies
-    below the diagonal. Deciding the phase from :math:`\chi_1` avoids iterating
-    the map, whose convergence slows to a crawl near :math:`\chi_1 = 1`.
+    Without dropout, in the ordered phase (:math:`\chi_1 \le 1`) every pair of
+    inputs converges and :math:`c^* = 1`. In the chaotic phase :math:`c = 1` is
+    unstable and :math:`c^* < 1` is found by root-finding on :math:`[0, 1 -
+    \delta]` (or :math:`[-1, 1-\delta]`), where :math:`\delta` is shrunk until
+    the map lies below the diagonal. Deciding the phase from :math:`\chi_1`
+    avoids iterating the map, whose convergence slows to a crawl near
+    :math:`\chi_1 = 1`. With dropout :math:`c^* < 1` always.
     """
     from scipy.optimize import brentq
 
-    if float(chi1(sigma_w, sigma_b, phi)) <= 1.0:
-        return 1.0
-
     def h(c):
-        return float(c_map(c, sigma_w, sigma_b, phi)) - c
+        return float(c_map(c, sigma_w, sigma_b, phi, dropout)) - c
 
-    delta = 1e-2
-    while h(1 - delta) >= 0:
-        delta /= 4
-        if delta < 1e-12:
-            raise ValueError("could not bracket c*: the network is too close to criticality")
+    if dropout is None or _keep(dropout) == 1.0:
+        if float(chi1(sigma_w, sigma_b, phi)) <= 1.0:
+            return 1.0
+        delta = 1e-2
+        while h(1 - delta) >= 0:
+            delta /= 4
+            if delta < 1e-12:
+                raise ValueError("sigma_w is too close to the critical line to bracket c*")
+        hi = 1 - delta
+    else:
+        hi = 1.0
     lo = 0.0 if h(0.0) >= 0 else -1.0
-    return float(brentq(h, lo, 1 - delta, xtol=1e-13, rtol=1e-13))
+    return float(brentq(h, lo, hi, xtol=1e-13, rtol=1e-13))
 
 
-def depth_scales(sigma_w, sigma_b, phi="tanh"):
+def depth_scales(sigma_w, sigma_b, phi="tanh", dropout=None):
     r"""Depth scales :math:`(\xi_q, \xi_c)` over which lengths and correlations converge.
 
     Following Schoenholz et al. (2017),
 
     .. math::
 
-        \xi_q^{-1} = -\ln\Bigl[\chi_1 + \sigma_w^2 \int Dz\, \phi''(\sqrt{q^*}z)\,
-        \phi(\sqrt{q^*}z)\Bigr], \qquad
-        \xi_c^{-1} = -\ln\Bigl[\sigma_w^2 \int Dz_1Dz_2\, \phi'(u_1)\phi'(u_2)\Bigr]_{c = c^*} .
+        \xi_q^{-1} = -\ln\Bigl[\tfrac{\sigma_w^2}{\rho}\int Dz\,\bigl(\phi'^2 +
+        \phi''\phi\bigr)(\sqrt{q^*}z)\Bigr], \qquad
+        \xi_c^{-1} = -\ln\Bigl[\sigma_w^2 \int Dz_1Dz_2\, \phi'(u_1)\phi'(u_2)\Bigr]_{c = c^*} ,
 
-    In the ordered phase :math:`c^* = 1` and :math:`\xi_c = -1/\ln\chi_1`, which
-    diverges at :math:`\chi_1 = 1` (returned as ``inf``), while :math:`\xi_q`
-    stays finite. Smooth nonlinearities only (``tanh``, ``erf``).
+    the logarithms of the slopes of the two maps at their fixed points. Without
+    dropout (:math:`\rho = 1`) in the ordered phase :math:`c^* = 1` and
+    :math:`\xi_c = -1/\ln\chi_1`, which diverges at :math:`\chi_1 = 1`
+    (returned as ``inf``), while :math:`\xi_q` stays finite. Dropout keeps
+    :math:`c^* < 1` and so bounds :math:`\xi_c`. Smooth nonlinearities only
+    (``tanh``, ``erf``).
     """
     f, df, ddf = _phi(phi)
     if phi not in ("tanh", "erf"):
         raise ValueError(f"phi must be 'tanh' or 'erf' for depth_scales, got {phi!r}")
     sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
     sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
-    qs = float(q_star(sigma_w, sigma_b, phi))
-    x1 = float(chi1(sigma_w, sigma_b, phi))
-    slope_q = x1 + sigma_w**2 * float(_average(phi, "fddf", qs))
+    rho = _keep(dropout)
+    qs = float(q_star(sigma_w, sigma_b, phi, dropout))
+    slope_q = sigma_w**2 / rho * float(_average(phi, "df2", qs) + _average(phi, "fddf", qs))
     xi_q = -1.0 / np.log(slope_q)
-    if x1 == 1.0:
-        return float(xi_q), np.inf
-    cs = c_star(sigma_w, sigma_b, phi)
-    slope_c = x1 if cs == 1.0 else sigma_w**2 * float(_pair_expectation(df, df, qs, cs))
+    if rho == 1.0:
+        x1 = float(chi1(sigma_w, sigma_b, phi))
+        if x1 == 1.0:
+            return float(xi_q), np.inf
+        cs = c_star(sigma_w, sigma_b, phi)
+        slope_c = x1 if cs == 1.0 else sigma_w**2 * float(_pair_expectation(df, df, qs, cs))
+    else:
+        cs = c_star(sigma_w, sigma_b, phi, dropout)
+        slope_c = sigma_w**2 * float(_pair_expectation(df, df, qs, cs))
     xi_c = np.inf if slope_c == 1.0 else -1.0 / np.log(slope_c)
     return float(xi_q), float(xi_c)
+
+
+def curvature_map(kappa_sq, sigma_w, sigma_b, phi="tanh"):
+    r"""One layer of the curvature recursion for a curve at :math:`q^*`.
+
+    For the width-normalised curvature :math:`\tilde\kappa = \sqrt N \kappa`
+    (Poole et al. 2016),
+
+    .. math::
+
+        \tilde\kappa_{l}^2 = \frac{3\chi_2}{\chi_1^2} + \frac{\tilde\kappa_{l-1}^2}{\chi_1} .
+
+    The first term is the bending added by the nonlinearity, the second the
+    straightening by the stretch :math:`\chi_1`.
+
+    Parameters
+    ----------
+    kappa_sq : array_like
+        :math:`\tilde\kappa_{l-1}^2 \ge 0`.
+    sigma_w, sigma_b : float
+    phi : str
+        A smooth nonlinearity (``tanh``, ``erf`` or ``linear``).
+    """
+    kappa_sq = v.real_array("kappa_sq", kappa_sq, lo=0.0)
+    if phi in ("relu", "hard_tanh"):
+        raise ValueError(f"phi must be smooth for the curvature map, got {phi!r}")
+    x1, x2 = float(chi1(sigma_w, sigma_b, phi)), float(chi2(sigma_w, sigma_b, phi))
+    return v.scalar_or_array(3 * x2 / x1**2 + kappa_sq / x1)
+
+
+def curvature_fixed_point(sigma_w, sigma_b, phi="tanh"):
+    r""":math:`\tilde\kappa^{*2} = 3\chi_2 / (\chi_1(\chi_1 - 1))`, defined in the chaotic phase.
+
+    Raises ``ValueError`` for :math:`\chi_1 \le 1`, where curvature grows
+    without bound with depth.
+    """
+    x1, x2 = float(chi1(sigma_w, sigma_b, phi)), float(chi2(sigma_w, sigma_b, phi))
+    if x1 <= 1.0:
+        raise ValueError(f"sigma_w must put the network in the chaotic phase (chi1 > 1), got chi1 = {x1:.4g}")
+    return 3 * x2 / (x1 * (x1 - 1))
 
 
 # --- simulation -----------------------------------------------------------------
@@ -470,3 +549,123 @@ def simulate(inputs, depth, sigma_w, sigma_b, phi="tanh", rng=None, dropout=None
         out[layer] = h
         x = f(h)
     return out
+
+
+def propagate_circle(width, depth, sigma_w, sigma_b, phi="tanh", n_points=64, rng=None):
+    r"""Propagate a great circle through a random network, with exact derivatives.
+
+    The first layer's pre-activations trace the circle
+    :math:`h^1(\theta) = \sqrt{N q^*}\,(u^0\cos\theta + u^1\sin\theta)` for
+    random orthonormal :math:`u^0, u^1`. Its tangent :math:`v = \partial_\theta h`
+    and acceleration :math:`a = \partial_\theta^2 h` are propagated exactly by the
+    chain rule, :math:`v' = W(\phi'(h)\odot v)` and
+    :math:`a' = W(\phi''(h)\odot v\odot v + \phi'(h)\odot a)`, so no finite
+    differences are needed. Per layer the function returns
+
+    * the Euclidean length :math:`L^E = \int \lVert v\rVert\, d\theta`;
+    * the mean width-normalised curvature :math:`\tilde\kappa^2 = N\,\overline{\kappa^2}`,
+      with :math:`\kappa = \sqrt{\lVert v\rVert^2\lVert a\rVert^2 - (v\cdot a)^2}/\lVert v\rVert^3`;
+    * the Grassmannian length :math:`L^G = \int \kappa\lVert v\rVert\, d\theta`, the
+      length traced by the unit tangent.
+
+    Integrals over :math:`\theta` use the trapezoidal rule on ``n_points``
+    equally spaced angles, which is spectrally accurate for periodic curves.
+
+    Parameters
+    ----------
+    width : int
+        :math:`N \ge 2`.
+    depth : int
+        Number of layers :math:`\ge 1` (layer 1 is the circle itself).
+    sigma_w, sigma_b : float
+    phi : str
+        ``tanh``, ``erf`` or ``linear`` (a second derivative is needed).
+    n_points : int, optional
+        Angles on the circle, :math:`\ge 8`.
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    dict of ndarray, each of shape (depth,)
+        ``"euclidean"``, ``"kappa_sq"`` and ``"grassmannian"``.
+    """
+    f, df, ddf = _phi(phi)
+    if ddf is None:
+        raise ValueError(f"phi must be smooth (tanh, erf or linear) to propagate curvature, got {phi!r}")
+    width = v.integer("width", width, lo=2)
+    depth = v.integer("depth", depth, lo=1)
+    n_points = v.integer("n_points", n_points, lo=8)
+    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
+    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
+    gen = v.as_generator(rng)
+    qs = float(q_star(sigma_w, sigma_b, phi))
+    basis, _ = np.linalg.qr(gen.standard_normal((width, 2)))
+    theta = np.linspace(0, 2 * np.pi, n_points, endpoint=False)
+    radius = np.sqrt(width * qs)
+    h = radius * (np.outer(basis[:, 0], np.cos(theta)) + np.outer(basis[:, 1], np.sin(theta)))
+    vel = radius * (-np.outer(basis[:, 0], np.sin(theta)) + np.outer(basis[:, 1], np.cos(theta)))
+    acc = -h.copy()
+    dtheta = 2 * np.pi / n_points
+    stats = {"euclidean": [], "kappa_sq": [], "grassmannian": []}
+    for layer in range(depth):
+        if layer > 0:
+            W = gen.standard_normal((width, width)) * (sigma_w / np.sqrt(width))
+            b = gen.standard_normal((width, 1)) * sigma_b
+            d1, d2 = df(h), ddf(h)
+            h, vel, acc = W @ f(h) + b, W @ (d1 * vel), W @ (d2 * vel * vel + d1 * acc)
+        vv = np.sum(vel * vel, axis=0)
+        aa = np.sum(acc * acc, axis=0)
+        va = np.sum(vel * acc, axis=0)
+        kappa = np.sqrt(np.maximum(vv * aa - va * va, 0.0)) / vv**1.5
+        speed = np.sqrt(vv)
+        stats["euclidean"].append(np.sum(speed) * dtheta)
+        stats["kappa_sq"].append(width * np.mean(kappa**2))
+        stats["grassmannian"].append(np.sum(kappa * speed) * dtheta)
+    return {k: np.array(val) for k, val in stats.items()}
+
+
+def gradient_norms(inputs, depth, sigma_w, sigma_b, phi="tanh", rng=None):
+    r"""Squared norms of back-propagated error signals through one random network.
+
+    A forward pass computes :math:`h^1, \dots, h^L` as in :func:`simulate`; a
+    random unit-variance error :math:`\delta^L` at the top is then propagated
+    down by :math:`\delta^{l-1} = \phi'(h^{l-1}) \odot W^{l\top}\delta^{l}`. At
+    the length fixed point, :math:`\lVert\delta^{l-1}\rVert^2 \approx \chi_1
+    \lVert\delta^l\rVert^2`: gradients vanish in the ordered phase and explode in
+    the chaotic one (Schoenholz et al. 2017).
+
+    Parameters
+    ----------
+    inputs : array_like, shape (N, n_inputs)
+    depth : int
+        :math:`L \ge 2`.
+    sigma_w, sigma_b : float
+    phi : str
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (depth, n_inputs)
+        :math:`\lVert\delta^l\rVert^2 / N` for :math:`l = 1, \dots, L`.
+    """
+    f, df, _ = _phi(phi)
+    X = v.matrix("inputs", inputs)
+    depth = v.integer("depth", depth, lo=2)
+    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
+    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
+    gen = v.as_generator(rng)
+    N = X.shape[0]
+    weights, pre = [], []
+    x = X
+    for _ in range(depth):
+        W = gen.standard_normal((N, N)) * (sigma_w / np.sqrt(N))
+        h = W @ x + gen.standard_normal((N, 1)) * sigma_b
+        weights.append(W)
+        pre.append(h)
+        x = f(h)
+    delta = gen.standard_normal(X.shape)
+    norms = [np.mean(delta**2, axis=0)]
+    for layer in range(depth - 1, 0, -1):
+        delta = df(pre[layer - 1]) * (weights[layer].T @ delta)
+        norms.append(np.mean(delta**2, axis=0))
+    return np.array(norms[::-1])

@@ -171,3 +171,73 @@ def test_q_map_layer_by_layer_from_a_small_input():
 def test_bad_arguments(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
         call()
+
+
+# --- depth scales, curvature, gradients, dropout ----------------------------
+
+def test_correlation_decay_rate_is_the_depth_scale():
+    # Iterating the exact c-map in the ordered phase, 1 - c shrinks by exp(-1/xi_c) per layer.
+    sw, sb = 1.1, 0.3
+    _, xi_c = mf.depth_scales(sw, sb)
+    c = [0.5]
+    for _ in range(40):
+        c.append(float(mf.c_map(c[-1], sw, sb)))
+    gap = 1 - np.array(c)
+    assert gap[-1] / gap[-2] == pytest.approx(np.exp(-1 / xi_c), rel=1e-3)
+
+
+def test_euclidean_length_and_curvature_of_a_great_circle():
+    sw, sb, N, depth, n_net = 2.0, 0.3, 1000, 8, 4
+    runs = [mf.propagate_circle(N, depth, sw, sb, n_points=48, rng=seed) for seed in range(n_net)]
+    eu = np.mean([r["euclidean"] for r in runs], axis=0)
+    kappa = np.mean([r["kappa_sq"] for r in runs], axis=0)
+    # Layer 1 is the circle itself: length 2 pi sqrt(N q*) and kappa~^2 = 1/q*.
+    qs = mf.q_star(sw, sb)
+    assert eu[0] == pytest.approx(2 * np.pi * np.sqrt(N * qs), rel=1e-9)
+    assert kappa[0] == pytest.approx(1 / qs, rel=1e-9)
+    # The length grows by sqrt(chi1) per layer; a squared norm over N units has
+    # relative standard error sqrt(2/N) per network.
+    growth = np.exp(np.mean(np.diff(np.log(eu))))
+    assert growth == pytest.approx(np.sqrt(mf.chi1(sw, sb)), rel=4 * np.sqrt(2 / (N * n_net * (depth - 1))))
+    theory = [1 / qs]
+    for _ in range(depth - 1):
+        theory.append(float(mf.curvature_map(theory[-1], sw, sb)))
+    # The chi2 term comes from sums of v_i^4, whose relative spread is about
+    # sqrt(96/9 / N) ~ 10% per network and layer; 4 networks: ~5%, so 15% = 3 s.e.
+    assert np.allclose(kappa, theory, rtol=0.15)
+    assert theory[-1] < mf.curvature_fixed_point(sw, sb)
+
+
+def test_backpropagated_gradients_scale_by_chi1_per_layer():
+    N = 1000
+    for sw in (0.9, 2.0):
+        sb = 0.3
+        qs = mf.q_star(sw, sb)
+        x = np.random.default_rng(0).standard_normal((N, 4)) * np.sqrt(max(qs - sb**2, 0) / sw**2)
+        g = mf.gradient_norms(x, 12, sw, sb, rng=1)
+        ratio = np.exp(np.mean(np.log(g[:-1] / g[1:])))
+        # 11 layers x 4 inputs of squared norms over N units.
+        assert ratio == pytest.approx(mf.chi1(sw, sb), rel=4 * np.sqrt(2 / (N * 44)))
+
+
+def test_dropout_destroys_the_critical_point():
+    sb = 0.3
+    crit = mf.critical_sigma_w(sb)
+    assert mf.depth_scales(crit, sb)[1] == np.inf or mf.depth_scales(crit, sb)[1] > 1e4
+    cs = mf.c_star(crit, sb, dropout=0.9)
+    assert cs < 1 and mf.c_map(cs, crit, sb, dropout=0.9) == pytest.approx(cs, abs=1e-10)
+    xi_c = [mf.depth_scales(f * crit, sb, dropout=0.9)[1] for f in (0.8, 1.0, 1.2)]
+    assert all(np.isfinite(xi_c)) and max(xi_c) < 20
+    assert mf.q_star(1.0, 0.3, dropout=0.5) > mf.q_star(1.0, 0.3)
+
+
+def test_dropout_simulation_reaches_the_dropout_fixed_point():
+    sw, sb, rho, N = 1.0, 0.3, 0.8, 1000
+    cs = mf.c_star(sw, sb, dropout=rho)
+    x, _ = start_at_q_star(N, sw, sb, 0.99, np.random.default_rng(0))
+    c_deep = []
+    for seed in range(4):
+        h = mf.simulate(x, 25, sw, sb, rng=seed, dropout=rho)
+        q = np.mean(h[-5:] ** 2, axis=1)
+        c_deep.append(np.mean(np.mean(h[-5:, :, 0] * h[-5:, :, 1], axis=1) / np.sqrt(q[:, 0] * q[:, 1])))
+    assert np.mean(c_deep) == pytest.approx(cs, abs=4 / np.sqrt(N * 4))
