@@ -41,6 +41,7 @@ __all__ = [
     "simulate",
     "propagate_circle",
     "gradient_norms",
+    "train_classifier",
 ]
 
 _SQRT_PI = np.sqrt(np.pi)
@@ -669,3 +670,85 @@ def gradient_norms(inputs, depth, sigma_w, sigma_b, phi="tanh", rng=None):
         delta = df(pre[layer - 1]) * (weights[layer].T @ delta)
         norms.append(np.mean(delta**2, axis=0))
     return np.array(norms[::-1])
+
+
+def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=300, lr=0.005,
+                     batch_size=64, rng=None):
+    r"""Train a deep random network with SGD on a classification task; return its training accuracy.
+
+    The network has ``depth`` hidden layers of ``width`` units with
+    nonlinearity ``phi``, initialised from the mean-field ensemble
+    (:math:`W_{ij} \sim \mathcal N(0, \sigma_w^2/n_{\mathrm{in}})`,
+    :math:`b_i \sim \mathcal N(0, \sigma_b^2)`), and a linear read-out trained
+    with softmax cross-entropy by plain minibatch SGD. Used for the trainability
+    experiment: signals and gradients survive only about :math:`\xi_c` layers,
+    so networks much deeper than a few :math:`\xi_c` fail to train (Schoenholz
+    et al. 2017).
+
+    Parameters
+    ----------
+    X : array_like, shape (n_examples, n_inputs)
+        Inputs, one example per row (scaled so that :math:`\lVert x\rVert^2/n_{\mathrm{in}} \approx 1`).
+    y : array_like of int, shape (n_examples,)
+        Class labels :math:`0, \dots, K-1`.
+    depth : int
+        Hidden layers, :math:`\ge 1`.
+    sigma_w, sigma_b : float
+    width : int, optional
+    phi : str, optional
+    n_steps, batch_size : int, optional
+    lr : float, optional
+        Learning rate :math:`> 0`.
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    float
+        Accuracy on the training set after ``n_steps`` steps.
+    """
+    f, df, _ = _phi(phi)
+    X = v.matrix("X", X)
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ValueError(f"y must hold one non-negative integer label per row of X, got shape {y.shape}")
+    depth = v.integer("depth", depth, lo=1)
+    width = v.integer("width", width, lo=1)
+    n_steps = v.integer("n_steps", n_steps, lo=1)
+    batch_size = v.integer("batch_size", batch_size, lo=1, hi=X.shape[0])
+    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
+    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
+    lr = v.real("lr", lr, lo=0.0, lo_open=True)
+    gen = v.as_generator(rng)
+    n_classes = int(y.max()) + 1
+    sizes = [X.shape[1]] + [width] * depth + [n_classes]
+    Ws = [gen.standard_normal((sizes[i], sizes[i + 1])) * (sigma_w / np.sqrt(sizes[i])) for i in range(len(sizes) - 1)]
+    bs = [gen.standard_normal(sizes[i + 1]) * sigma_b for i in range(len(sizes) - 1)]
+
+    def forward(a):
+        pre, acts = [], [a]
+        for layer, (W, b) in enumerate(zip(Ws, bs)):
+            h = a @ W + b
+            pre.append(h)
+            a = f(h) if layer < len(Ws) - 1 else h
+            acts.append(a)
+        return pre, acts
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(n_steps):
+            idx = gen.integers(0, X.shape[0], batch_size)
+            pre, acts = forward(X[idx])
+            logits = acts[-1] - acts[-1].max(axis=1, keepdims=True)
+            grad = np.exp(logits)
+            grad /= grad.sum(axis=1, keepdims=True)
+            grad[np.arange(batch_size), y[idx]] -= 1.0
+            grad /= batch_size
+            for layer in range(len(Ws) - 1, -1, -1):
+                gW, gb = acts[layer].T @ grad, grad.sum(axis=0)
+                if layer > 0:
+                    grad = (grad @ Ws[layer].T) * df(pre[layer - 1])
+                Ws[layer] -= lr * gW
+                bs[layer] -= lr * gb
+        logits = forward(X)[1][-1]
+    if not np.all(np.isfinite(logits)):
+        raise ValueError(f"training diverged: lr={lr:g} is too large for sigma_w={sigma_w:g}")
+    return float(np.mean(np.argmax(logits, axis=1) == y))

@@ -241,3 +241,20 @@ def test_dropout_simulation_reaches_the_dropout_fixed_point():
         q = np.mean(h[-5:] ** 2, axis=1)
         c_deep.append(np.mean(np.mean(h[-5:, :, 0] * h[-5:, :, 1], axis=1) / np.sqrt(q[:, 0] * q[:, 1])))
     assert np.mean(c_deep) == pytest.approx(cs, abs=4 / np.sqrt(N * 4))
+
+
+def test_trainability_follows_the_correlation_depth_scale():
+    # Digits, 40 hidden tanh layers of width 32: near the critical line (xi_c huge)
+    # the network learns; deep in the ordered phase (xi_c ~ 3.6, 40 layers > 6 xi_c)
+    # it stays near chance (10%).
+    from statmech_dl import datasets
+
+    d = datasets.digits(n_train=1000, rng=0)
+    X = d.X_train.T / np.sqrt(np.mean(np.sum(d.X_train**2, axis=0)) / 64)
+    sb = np.sqrt(0.05)
+    critical = mf.train_classifier(X, d.y_train, 40, mf.critical_sigma_w(sb), sb, rng=0)
+    ordered = mf.train_classifier(X, d.y_train, 40, 1.0, sb, rng=0)
+    assert 6 * mf.depth_scales(1.0, sb)[1] < 40
+    assert critical > 0.4 and ordered < 0.25
+    with pytest.raises(ValueError, match="^y must"):
+        mf.train_classifier(X, d.y_train[:-1], 2, 1.0, sb)
