@@ -299,6 +299,9 @@ def chi1(sigma_w, sigma_b, phi="tanh"):
     """
     _phi(phi)
     sigma_w, sigma_b = _sigmas(sigma_w, sigma_b)
+    if phi in ("relu", "linear"):
+        # phi'^2 averages to a constant (1/2 or 1), so chi1 needs no q*.
+        return v.scalar_or_array(sigma_w**2 * _average(phi, "df2", np.zeros(sigma_w.shape)))
     qs = np.asarray(q_star(sigma_w, sigma_b, phi))
     return v.scalar_or_array(sigma_w**2 * _average(phi, "df2", qs))
 
@@ -745,7 +748,10 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
             for layer in range(len(Ws) - 1, -1, -1):
                 gW, gb = acts[layer].T @ grad, grad.sum(axis=0)
                 if layer > 0:
-                    grad = (grad @ Ws[layer].T) * df(pre[layer - 1])
+                    # For tanh, phi' = 1 - phi^2 reuses the stored activations (the
+                    # arrays are small, so each saved numpy call matters).
+                    slope = 1.0 - acts[layer] ** 2 if phi == "tanh" else df(pre[layer - 1])
+                    grad = (grad @ Ws[layer].T) * slope
                 Ws[layer] -= lr * gW
                 bs[layer] -= lr * gb
         logits = forward(X)[1][-1]

@@ -75,3 +75,24 @@ def test_deep_linear_checks_reject_wrong_answers():
         dex.check_haar(lambda n, rng: np.linalg.qr(rng.standard_normal((n, n)))[0])
     with pytest.raises(AssertionError, match="Fuss-Catalan"):
         dex.check_product_variance(lambda L: L + 1.0)
+
+
+# --- Transient chaos ----------------------------------------------------------
+
+from statmech_dl import meanfield as mf  # noqa: E402
+from statmech_dl.exercises import transient_chaos as tex  # noqa: E402
+
+
+def test_transient_chaos_checks():
+    from scipy.special import erf  # noqa: F401
+
+    tex.check_relu_chi1(lambda sw: sw**2 / 2)
+    tex.check_erf_q_map(lambda q, sw, sb: sw**2 * 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)) + sb**2)
+    tex.check_curvature_fixed_point(lambda x1, x2: 3 * x2 / (x1 * (x1 - 1)))
+    with pytest.raises(AssertionError, match="fraction of a centred Gaussian"):
+        tex.check_relu_chi1(lambda sw: sw**2)
+    with pytest.raises(AssertionError, match="arcsin"):
+        tex.check_erf_q_map(lambda q, sw, sb: sw**2 * q + sb**2)
+    with pytest.raises(AssertionError, match="kappa_l = kappa_"):
+        tex.check_curvature_fixed_point(lambda x1, x2: 3 * x2 / x1**2)
+    assert mf.chi1(1.0, 0.1, "relu") == 0.5
