@@ -84,8 +84,6 @@ from statmech_dl.exercises import transient_chaos as tex  # noqa: E402
 
 
 def test_transient_chaos_checks():
-    from scipy.special import erf  # noqa: F401
-
     tex.check_relu_chi1(lambda sw: sw**2 / 2)
     tex.check_erf_q_map(lambda q, sw, sb: sw**2 * 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)) + sb**2)
     tex.check_curvature_fixed_point(lambda x1, x2: 3 * x2 / (x1 * (x1 - 1)))
