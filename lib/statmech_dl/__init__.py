@@ -13,6 +13,8 @@ Each module serves one topic of the book:
     small bundled data sets, such as the 8x8 digits (chapter *Deep linear dynamics*);
 ``meanfield``
     mean-field signal propagation in deep random networks (chapter *Transient chaos*);
+``isometry``
+    free-probability spectra of deep networks' Jacobians (chapter *Dynamical isometry*);
 ``plotting``
     the book's figure style;
 ``exercises``

@@ -1,7 +1,7 @@
 r"""Mean-field theory of signal propagation in deep random networks.
 
-For the chapter *Transient chaos* (Poole et al. 2016; Schoenholz et al. 2017),
-which is still to be written; the module is tested on its own.
+For the chapter *Transient chaos* (``book/transient_chaos.md``; Poole et al.
+2016; Schoenholz et al. 2017), and used by :mod:`statmech_dl.isometry`.
 Networks are :math:`h^l = W^l \phi(h^{l-1}) + b^l` with
 :math:`W_{ij} \sim \mathcal N(0, \sigma_w^2/N)` and :math:`b_i \sim \mathcal N(0, \sigma_b^2)`.
 Every function takes the nonlinearity by name: ``"tanh"``, ``"erf"``, ``"relu"``,

@@ -1,0 +1,542 @@
+r"""Dynamical isometry: the singular-value spectrum of a deep network's Jacobian.
+
+For the chapter *Dynamical isometry* (``book/dynamical_isometry.md``), following
+Pennington, Schoenholz & Ganguli (2017, 2018). Networks are those of
+:mod:`statmech_dl.meanfield`, :math:`h^l = W^l \phi(h^{l-1}) + b^l`, with either
+scaled Gaussian weights (variance :math:`\sigma_w^2/N`) or scaled orthogonal
+weights :math:`W = \sigma_w O`. With inputs at the length fixed point
+:math:`q^*`, the input-output Jacobian is
+
+.. math::
+
+    J = \frac{\partial h^L}{\partial h^0} = D^L W^L D^{L-1} W^{L-1} \cdots D^1 W^1,
+    \qquad D^l = \diag\bigl(\phi'(h^l)\bigr).
+
+Free probability
+----------------
+For a spectral distribution with moments :math:`m_k` let
+:math:`\psi(x) = \sum_{k \ge 1} m_k x^k`, :math:`\chi = \psi^{-1}` and
+:math:`S(z) = \frac{1+z}{z}\chi(z)`, the S-transform. For free matrices
+:math:`S_{AB} = S_A S_B`, so
+
+.. math::
+
+    S_{JJ^\top}(z) = \bigl[S_{W^\top W}(z)\, S_{D^2}(z)\bigr]^L ,
+
+with :math:`S_{W^\top W} = \sigma_w^{-2}` (orthogonal) or
+:math:`\sigma_w^{-2}/(1+z)` (Gaussian), and :math:`S_{D^2}` set by the moments
+:math:`\mu_k = \int Dz\, \phi'(\sqrt{q^*}z)^{2k}`. The density follows from the
+Green's function :math:`G(w) = (1 + m)/w`, where :math:`m = \psi(1/w)` solves
+:math:`w\, m\, S_{JJ^\top}(m) = 1 + m`; :math:`\rho(\lambda) = -\operatorname{Im}
+G(\lambda + i0^+)/\pi`.
+
+Numerically the library works with spectra normalised to mean one (so that
+nothing overflows at large depth) and with the unknown :math:`x = \chi_{D^2}(m)`,
+in which :math:`m = \psi_{D^2}(x)` is an explicit sum over the distribution of
+:math:`D^2` (two atoms for ReLU and hard tanh, Gauss-Legendre nodes for smooth
+nonlinearities). Of the many roots of the equation, the physical one is the
+analytic continuation of :math:`m \approx 1/w` from large :math:`|w|`: for
+every :math:`\lambda` the solver follows the root by Newton's method along
+:math:`w = \lambda + i\eta` as :math:`\eta` falls from far above the spectrum to
+:math:`10^{-10}`, never leaving the upper half-plane, where :math:`G` is analytic.
+"""
+
+import numpy as np
+from scipy.special import erf
+
+from . import _validation as v
+from . import init
+from . import meanfield as mf
+
+__all__ = [
+    "PHIS",
+    "WEIGHTS",
+    "derivative_moments",
+    "critical_point",
+    "spectrum_variance",
+    "s_transform",
+    "point_masses",
+    "spectral_density",
+    "spectral_ccdf",
+    "jacobian_spectrum",
+]
+
+#: Nonlinearities with a spectral theory here.
+PHIS = ("linear", "relu", "hard_tanh", "tanh", "erf")
+#: Weight ensembles.
+WEIGHTS = ("orthogonal", "gaussian")
+
+_ETA_MIN = 1e-10        # final imaginary part of w, relative to the normalised spectrum
+
+
+def _check_phi(phi):
+    if phi not in PHIS:
+        raise ValueError(f"phi must be one of {list(PHIS)}, got {phi!r}")
+    return phi
+
+
+def _check_weights(weights):
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {list(WEIGHTS)}, got {weights!r}")
+    return weights
+
+
+def _q(q_star):
+    return v.real("q_star", q_star, lo=0.0)
+
+
+def _hard_tanh_p(q):
+    """Fraction of units on the linear part of hard tanh, P(|sqrt(q) z| < 1)."""
+    return 1.0 if q == 0.0 else float(erf(1.0 / np.sqrt(2.0 * q)))
+
+
+def derivative_moments(q_star, phi="tanh", n_moments=2):
+    r"""Moments :math:`\mu_k = \int Dz\, \phi'(\sqrt{q^*}z)^{2k}` of the diagonal of :math:`D^2`.
+
+    :math:`\mu_1` sets the mean squared singular value per layer,
+    :math:`\chi_1 = \sigma_w^2\mu_1`; :math:`\mu_2/\mu_1^2 - 1` is the relative
+    variance of :math:`D^2`, which enters the spread of the Jacobian spectrum
+    (chapter *Dynamical isometry*, equation ``eq-di-variance``).
+
+    Parameters
+    ----------
+    q_star : float
+        Length of the pre-activations, :math:`q^* \ge 0`.
+    phi : str
+        One of :data:`PHIS`.
+    n_moments : int, optional
+        How many moments, at least 1.
+
+    Returns
+    -------
+    ndarray, shape (n_moments,)
+    """
+    _check_phi(phi)
+    q = _q(q_star)
+    n_moments = v.integer("n_moments", n_moments, lo=1)
+    ks = np.arange(1, n_moments + 1)
+    if phi == "linear":
+        return np.ones(n_moments)
+    if phi == "relu":
+        return np.full(n_moments, 0.5)
+    if phi == "hard_tanh":
+        return np.full(n_moments, _hard_tanh_p(q))
+    df = mf.PHIS[phi][1]
+    return np.array([mf.gaussian_expectation(lambda x, k=k: df(x) ** (2 * k), 0.0, np.sqrt(q)) for k in ks])
+
+
+def critical_point(q_star, phi="tanh"):
+    r"""The :math:`(\sigma_w, \sigma_b)` with fixed point :math:`q^*` and :math:`\chi_1 = 1`.
+
+    Criticality fixes :math:`\sigma_w^2 = 1/\mu_1(q^*)`; the length map's fixed
+    point then fixes :math:`\sigma_b^2 = q^* - \sigma_w^2 \int Dz\,
+    \phi(\sqrt{q^*}z)^2`. Where that is negative no critical network has this
+    :math:`q^*`, and ``ValueError`` is raised. ReLU and linear networks are
+    critical only without biases, at :math:`\sigma_w = \sqrt 2` and 1, for any
+    :math:`q^*` (their length map is then the identity).
+
+    Parameters
+    ----------
+    q_star : float
+        :math:`q^* \ge 0`.
+    phi : str
+        One of :data:`PHIS`.
+
+    Returns
+    -------
+    tuple of float
+        :math:`(\sigma_w, \sigma_b)`.
+    """
+    _check_phi(phi)
+    q = _q(q_star)
+    if phi == "relu":
+        return float(np.sqrt(2.0)), 0.0
+    if phi == "linear":
+        return 1.0, 0.0
+    sw2 = 1.0 / derivative_moments(q, phi, 1)[0]
+    sb2 = q - sw2 * float(mf.gaussian_expectation(lambda x: mf.PHIS[phi][0](x) ** 2, 0.0, np.sqrt(q)))
+    if sb2 < -1e-12 * q:
+        raise ValueError(f"q_star = {q:g} has no critical point for phi={phi!r}: it would need "
+                         f"sigma_b^2 = {sb2:.3g} < 0")
+    return float(np.sqrt(sw2)), float(np.sqrt(max(sb2, 0.0)))
+
+
+def _setup(sigma_w, sigma_b, depth, phi, weights):
+    """Validate the network's parameters; return (sigma_w, depth, q*, chi1)."""
+    _check_phi(phi)
+    _check_weights(weights)
+    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
+    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
+    depth = v.integer("depth", depth, lo=1)
+    if phi in ("relu", "linear"):
+        q = 1.0                    # D^2 does not depend on q* for these
+    else:
+        # q* = 0 (no biases, ordered phase) is allowed: D^2 is then constant.
+        q = float(mf.q_star(sigma_w, sigma_b, phi))
+    mu1 = derivative_moments(q, phi, 1)[0]
+    return sigma_w, depth, q, sigma_w**2 * mu1
+
+
+def spectrum_variance(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"):
+    r"""Relative variance :math:`\sigma^2_{JJ^\top}/m_1^2` of the eigenvalues of :math:`JJ^\top`.
+
+    Expanding each S-transform to first order, :math:`S(z) = m_1^{-1}(1 + s_1 z
+    + \dots)` with :math:`s_1 = -\operatorname{var}/m_1^2`, and multiplying,
+
+    .. math::
+
+        \frac{\sigma^2_{JJ^\top}}{m_1^2} = L\left(\frac{\mu_2}{\mu_1^2} - 1 - s_1\right),
+
+    with :math:`s_1 = 0` for orthogonal and :math:`-1` for Gaussian weights. The
+    mean is :math:`m_1 = \chi_1^L`. Exact for infinitely wide networks at any
+    :math:`(\sigma_w, \sigma_b)` with a finite fixed point.
+
+    Parameters
+    ----------
+    sigma_w : float
+        :math:`> 0`.
+    sigma_b : float
+        :math:`\ge 0`.
+    depth : int
+        :math:`L \ge 1`.
+    phi : str
+        One of :data:`PHIS`.
+    weights : str
+        ``"orthogonal"`` or ``"gaussian"``.
+
+    Returns
+    -------
+    float
+    """
+    _, L, q, _ = _setup(sigma_w, sigma_b, depth, phi, weights)
+    mu1, mu2 = derivative_moments(q, phi, 2)
+    s1 = 0.0 if weights == "orthogonal" else -1.0
+    return float(L * (mu2 / mu1**2 - 1.0 - s1))
+
+
+# --- the distribution of D^2 and the S-transform -------------------------------
+
+def _d2_distribution(q, phi):
+    r"""Atoms (values, weights) of :math:`D^2/\mu_1`, normalised to mean one."""
+    if phi == "linear":
+        return np.array([1.0]), np.array([1.0])
+    if phi in ("relu", "hard_tanh"):
+        p = 0.5 if phi == "relu" else _hard_tanh_p(q)
+        return np.array([0.0, 1.0 / p]), np.array([1.0 - p, p])
+    # The panel nodes are symmetric in z and phi'^2 is even: keep z > 0, double the weight.
+    z, w = mf._nodes(0.0, np.sqrt(q))
+    keep = z > 0
+    g = mf.PHIS[phi][1](np.sqrt(q) * z[keep]) ** 2
+    w = 2.0 * w[keep]
+    w = w / w.sum()
+    return g / np.sum(w * g), w
+
+
+def _psi(x, g, w):
+    """m = psi(x) = E[g x / (1 - g x)], 1 + m and dm/dx, for complex x of any shape.
+
+    1 + m = E[1 / (1 - g x)] is summed on its own: near the bottom of a spectrum
+    m -> -1, and forming 1 + m by addition would lose every digit.
+    """
+    inv = 1.0 / (1.0 - g * x[..., None])
+    return (np.sum(w * g * x[..., None] * inv, axis=-1), np.sum(w * inv, axis=-1),
+            np.sum(w * g * inv**2, axis=-1))
+
+
+def _chi_d2(z, g, w):
+    """chi = psi^{-1} at z by Newton's method continued from 0 along the segment [0, z]."""
+    z = np.asarray(z, dtype=complex)
+    x = np.zeros_like(z)
+    for t in np.linspace(0.0, 1.0, 41)[1:]:
+        for _ in range(30):
+            m, _, dm = _psi(x, g, w)
+            step = (m - t * z) / dm
+            x = x - step
+            if np.all(np.abs(step) <= 1e-14 * np.maximum(np.abs(x), 1e-300)):
+                break
+    m = _psi(x, g, w)[0]
+    if not np.allclose(m, z, rtol=1e-9, atol=1e-12):
+        raise ValueError("z lies outside the region where the S-transform of D^2 can be continued from 0")
+    return x
+
+
+def s_transform(z, sigma_w, sigma_b, depth=1, phi="tanh", weights="orthogonal"):
+    r"""The S-transform :math:`S_{JJ^\top}(z)` of a depth-:math:`L` network's Jacobian.
+
+    .. math::
+
+        S_{JJ^\top}(z) = \left[\frac{S_{D^2}(z)}{\sigma_w^2}\right]^L
+        \times \begin{cases} 1 & \text{orthogonal}\\ (1+z)^{-L} & \text{Gaussian}\end{cases}
+
+    :math:`S_{D^2}` is in closed form for the piecewise-linear nonlinearities
+    (:math:`D^2` is a Bernoulli variable with :math:`P(1) = p`, giving
+    :math:`S_{D^2} = (1+z)/(p+z)`, with :math:`p = 1/2` for ReLU and
+    :math:`p = \operatorname{erf}(1/\sqrt{2q^*})` for hard tanh, and 1 for
+    linear networks) and is computed from :math:`\psi_{D^2}` by numerical
+    inversion for ``tanh`` and ``erf``.
+
+    Parameters
+    ----------
+    z : array_like
+        Real or complex points near the origin (the inverse of :math:`\psi` is
+        continued along the segment from 0 to ``z``).
+    sigma_w, sigma_b : float
+    depth : int, optional
+    phi : str, optional
+    weights : str, optional
+
+    Returns
+    -------
+    complex ndarray or complex
+    """
+    sigma_w, L, q, _ = _setup(sigma_w, sigma_b, depth, phi, weights)
+    z = np.asarray(z, dtype=complex)
+    if not np.all(np.isfinite(z)):
+        raise ValueError("z must be finite")
+    if phi == "linear":
+        s_d = np.ones_like(z)
+    elif phi in ("relu", "hard_tanh"):
+        p = 0.5 if phi == "relu" else _hard_tanh_p(q)
+        s_d = (1 + z) / (p + z)
+    else:
+        g, w = _d2_distribution(q, phi)
+        mu1 = derivative_moments(q, phi, 1)[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_norm = np.where(z == 0, 1.0, (1 + z) * _chi_d2(z, g, w) / np.where(z == 0, 1.0, z))
+        s_d = s_norm / mu1
+    s_w = np.ones_like(z) if weights == "orthogonal" else 1.0 / (1 + z)
+    out = (s_d * s_w / sigma_w**2) ** L
+    return complex(out) if out.ndim == 0 else out
+
+
+def point_masses(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"):
+    r"""Atoms of the spectrum of :math:`JJ^\top`: locations and masses.
+
+    When :math:`\phi'` vanishes on a fraction :math:`1-p` of the units (ReLU,
+    :math:`p = 1/2`; hard tanh, :math:`p = \operatorname{erf}(1/\sqrt{2q^*})`),
+    :math:`J` has rank :math:`pN` and :math:`JJ^\top` an atom of mass
+    :math:`1-p` at zero. With orthogonal weights and :math:`\phi' \in \{0, 1\}`,
+    the vectors that stay on the linear units through all :math:`L` layers are
+    stretched by exactly :math:`\sigma_w^L`; they form a subspace of dimension
+    :math:`N(1 - L(1-p))`, an atom at :math:`\sigma_w^{2L}` of mass
+    :math:`\max(0, 1 - L(1-p))`. Smooth nonlinearities have no atoms.
+
+    Returns
+    -------
+    locations, masses : ndarray
+        Only atoms with positive mass, in increasing order of location.
+    """
+    sigma_w, L, q, _ = _setup(sigma_w, sigma_b, depth, phi, weights)
+    if phi in ("tanh", "erf"):
+        return np.zeros(0), np.zeros(0)
+    p = {"linear": 1.0, "relu": 0.5}.get(phi) or _hard_tanh_p(q)
+    locs, masses = [0.0], [1.0 - p]
+    if weights == "orthogonal":
+        locs.append(sigma_w ** (2 * L))
+        masses.append(max(0.0, 1.0 - L * (1.0 - p)))
+    keep = np.array(masses) > 0
+    return np.array(locs)[keep], np.array(masses)[keep]
+
+
+def _solve(lam, L, gaussian, g, w, spread):
+    """1 + m, m = psi_{JJ^T}(1/w), at w = lam + i 0+ for the normalised spectrum, by continuation in eta."""
+    lam = np.asarray(lam, dtype=float)
+    # Far above the spectrum m ~ 1/w. The spectrum's upper edge grows at most like
+    # (L + 1) exp(L * var(D^2)) times its mean; start well beyond that and end, for
+    # each point, at eta = 1e-10 lambda.
+    start = 1e4 * max(1.0, float(np.max(lam))) * (L + 1) * np.exp(min(L * spread, 60.0))
+    n_steps = int(np.ceil(np.log(start / (_ETA_MIN * float(np.min(lam))))))
+    etas = np.geomspace(start, _ETA_MIN * lam, n_steps)
+    x = 1.0 / (lam + 1j * etas[0])
+    # A factor of at most e per step keeps each Newton start inside the root's basin.
+    for k, eta in enumerate(etas):
+        wz = lam + 1j * eta
+        for _ in range(3 if k < n_steps - 1 else 8):
+            m, a, dm = _psi(x, g, w)
+            R = x / m if gaussian else a * x / m
+            dlogR = (1 / x - dm / m) if gaussian else (dm / a + 1 / x - dm / m)
+            RL = R**L
+            P = wz * m * RL - a
+            dP = wz * RL * dm + wz * m * L * RL * dlogR - dm
+            step = P / dP
+            # Damp steps that would jump to another root.
+            big = np.abs(step) > 0.5 * np.abs(x)
+            step[big] *= 0.5 * np.abs(x[big]) / np.abs(step[big])
+            x = x - step
+    m, a, _ = _psi(x, g, w)
+    residual = np.abs(wz * m * (x / m if gaussian else a * x / m) ** L - a) / np.abs(a)
+    if not np.all(residual <= 1e-8):
+        raise RuntimeError(f"the spectral equation did not converge (residual {np.nanmax(residual):.2g})")
+    return a
+
+
+def _one_orthogonal_layer_density(lam, sigma_w, q, phi):
+    r"""Density of :math:`\sigma_w^2\phi'(h)^2`, :math:`h \sim \mathcal N(0, q)`, by change of variables.
+
+    With a single orthogonal layer :math:`JJ^\top = \sigma_w^2 D^2`: no free
+    convolution smooths the distribution of :math:`D^2`, so it is computed
+    exactly instead of from quadrature nodes. :math:`\phi'^2` decreases on
+    :math:`h > 0` (tanh, erf); the two roots :math:`\pm h` of
+    :math:`\sigma_w^2\phi'(h)^2 = \lambda` each contribute
+    :math:`p(h)/|d\lambda/dh|`.
+    """
+    _, df, ddf = mf.PHIS[phi]
+    top = sigma_w**2 * df(0.0) ** 2
+    inside = lam < top
+    lo, hi = np.zeros(lam.shape), np.full(lam.shape, 50.0)
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        above = sigma_w**2 * df(mid) ** 2 > lam
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    h = (lo + hi) / 2
+    p_h = np.exp(-h * h / (2 * q)) / np.sqrt(2 * np.pi * q)
+    slope = np.abs(2 * sigma_w**2 * df(h) * ddf(h))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.where(inside & (slope > 0), 2 * p_h / slope, 0.0)
+    return rho
+
+
+def spectral_density(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"):
+    r"""Density of the continuous part of the spectrum of :math:`JJ^\top` at the points ``lam``.
+
+    Solves :math:`w\, m\, S_{JJ^\top}(m) = 1 + m` on the physical branch (see the
+    module docstring) and returns :math:`\rho(\lambda) = -\operatorname{Im}
+    m(\lambda + i0^+)/(\pi\lambda)`. Point masses are not included: they are
+    returned by :func:`point_masses`, and the density integrates to one minus
+    their total mass.
+
+    Parameters
+    ----------
+    lam : array_like
+        Eigenvalues at which to evaluate, :math:`\lambda > 0`.
+    sigma_w, sigma_b : float
+    depth : int
+    phi : str
+        One of :data:`PHIS`.
+    weights : str
+        ``"orthogonal"`` or ``"gaussian"``.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``lam``.
+    """
+    lam = v.real_array("lam", lam, lo=0.0, lo_open=True)
+    sigma_w, L, q, chi = _setup(sigma_w, sigma_b, depth, phi, weights)
+    if np.sum(point_masses(sigma_w, sigma_b, depth, phi, weights)[1]) > 1 - 1e-12:
+        return np.zeros(lam.shape)            # atoms only, e.g. orthogonal linear networks
+    if L == 1 and weights == "orthogonal" and phi in ("tanh", "erf"):
+        return _one_orthogonal_layer_density(lam, sigma_w, q, phi)
+    g, w = _d2_distribution(q, phi)
+    spread = float(np.sum(w * g**2) - 1.0) + (1.0 if weights == "gaussian" else 0.0)
+    scale = chi**L
+    flat = lam.reshape(-1) / scale
+    one_plus_m = _solve(flat, L, weights == "gaussian", g, w, spread)
+    rho = np.maximum(-one_plus_m.imag / (np.pi * flat), 0.0) / scale
+    # Far from the support, Im m is of order eta = 1e-10 times the spectrum's scale.
+    rho[rho * scale * flat < 1e-8] = 0.0
+    return rho.reshape(lam.shape)
+
+
+def spectral_ccdf(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal", n_grid=800):
+    r"""Fraction of eigenvalues of :math:`JJ^\top` larger than each ``lam``, point masses included.
+
+    The continuous part is integrated downwards from the top of the spectrum
+    on a logarithmic grid, :math:`\int_\lambda^\infty \rho = \int \rho(\lambda')
+    \lambda'\, d\ln\lambda'`, which resolves both the heavy tails of deep
+    Gaussian networks and the pile-up of small eigenvalues.
+
+    Parameters
+    ----------
+    lam : array_like
+        :math:`\lambda > 0`.
+    sigma_w, sigma_b, depth, phi, weights
+        As in :func:`spectral_density`.
+    n_grid : int, optional
+        Points of the integration grid, at least 100.
+
+    Returns
+    -------
+    ndarray
+    """
+    lam = v.real_array("lam", lam, lo=0.0, lo_open=True)
+    n_grid = v.integer("n_grid", n_grid, lo=100)
+    _, L, q, chi = _setup(sigma_w, sigma_b, depth, phi, weights)
+    locs, masses = point_masses(sigma_w, sigma_b, depth, phi, weights)
+    out = np.zeros(lam.shape)
+    for loc, mass in zip(locs, masses):
+        out += mass * (loc > lam)
+    if np.sum(masses) > 1 - 1e-12:
+        return out
+    # Find the top of the support on a coarse grid, then integrate on a fine one.
+    g, w = _d2_distribution(q, phi)
+    spread = float(np.sum(w * g**2) - 1.0) + (1.0 if weights == "gaussian" else 0.0)
+    scale = chi**L
+    hi = scale * 4.0 * (L + 1) * np.exp(min(L * spread, 60.0))
+    coarse = np.geomspace(min(lam.min(), scale) * 1e-3, hi, 200)
+    rho = spectral_density(coarse, sigma_w, sigma_b, depth, phi, weights)
+    top = coarse[min(np.flatnonzero(rho > 0).max() + 1, coarse.size - 1)] if np.any(rho > 0) else scale
+    grid = np.geomspace(min(lam.min(), top) * 0.999, top, n_grid)
+    f = spectral_density(grid, sigma_w, sigma_b, depth, phi, weights) * grid
+    upper = np.concatenate([np.cumsum(((f[1:] + f[:-1]) / 2 * np.diff(np.log(grid)))[::-1])[::-1], [0.0]])
+    return out + np.interp(np.log(lam), np.log(grid), upper, right=0.0)
+
+
+# --- simulation -------------------------------------------------------------------
+
+def jacobian_spectrum(width, depth, sigma_w, sigma_b, phi="tanh", weights="orthogonal", rng=None, q0=None):
+    r"""Eigenvalues of :math:`JJ^\top` for one simulated network fed an input at :math:`q^*`.
+
+    An input :math:`x^0 = \phi(h^0)` with :math:`h^0_i \sim \mathcal N(0, q^*)`
+    puts every layer's pre-activations at the fixed point. The Jacobian is
+    accumulated layer by layer, :math:`J \leftarrow D^l W^l J`, and its squared
+    singular values (from an SVD, which is accurate where forming :math:`JJ^\top`
+    would square the condition number) are returned.
+
+    Parameters
+    ----------
+    width : int
+        :math:`N \ge 2`.
+    depth : int
+        :math:`L \ge 1`.
+    sigma_w : float
+        :math:`> 0`; orthogonal weights are :math:`\sigma_w O` with Haar :math:`O`.
+    sigma_b : float
+        :math:`\ge 0`.
+    phi : str
+        One of :data:`PHIS`.
+    weights : str
+        ``"orthogonal"`` or ``"gaussian"``.
+    rng : None, int or numpy.random.Generator
+    q0 : float, optional
+        Length of the input's pre-activations; default :math:`q^*`. Needed for
+        ReLU and linear networks without biases, whose every length is a fixed
+        point at criticality.
+
+    Returns
+    -------
+    ndarray, shape (width,)
+        In increasing order.
+    """
+    _check_phi(phi)
+    _check_weights(weights)
+    width = v.integer("width", width, lo=2)
+    depth = v.integer("depth", depth, lo=1)
+    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
+    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
+    if q0 is None:
+        q0 = float(mf.q_star(sigma_w, sigma_b, phi))
+    q0 = v.real("q0", q0, lo=0.0)
+    if phi == "relu" and q0 == 0.0:
+        raise ValueError("q0 must be > 0 for ReLU: at q0 = 0 every unit sits on the kink")
+    gen = v.as_generator(rng)
+    f, df, _ = mf.PHIS[phi]
+    x = f(np.sqrt(q0) * gen.standard_normal(width))
+    J = None
+    for _ in range(depth):
+        W = (init.orthogonal(width, sigma_w, gen) if weights == "orthogonal"
+             else init.gaussian(width, width, sigma_w, gen))
+        h = W @ x + sigma_b * gen.standard_normal(width)
+        J = df(h)[:, None] * (W if J is None else W @ J)
+        x = f(h)
+    return np.sort(np.linalg.svd(J, compute_uv=False) ** 2)
