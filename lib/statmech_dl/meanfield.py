@@ -42,6 +42,7 @@ __all__ = [
     "propagate_circle",
     "gradient_norms",
     "train_classifier",
+    "training_curve",
 ]
 
 _SQRT_PI = np.sqrt(np.pi)
@@ -686,7 +687,7 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
     with softmax cross-entropy by plain minibatch SGD. Used for the trainability
     experiment: signals and gradients survive only about :math:`\xi_c` layers,
     so networks much deeper than a few :math:`\xi_c` fail to train (Schoenholz
-    et al. 2017).
+    et al. 2017). :func:`training_curve` records the whole course of training.
 
     Parameters
     ----------
@@ -709,14 +710,67 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
     float
         Accuracy on the training set after ``n_steps`` steps.
     """
+    curve = training_curve(X, y, depth, sigma_w, sigma_b, width=width, phi=phi, n_steps=n_steps, lr=lr,
+                           batch_size=batch_size, rng=rng, record_every=n_steps, _record_start=False)
+    return float(curve["accuracy"][-1])
+
+
+def _labels(name, y, n_rows):
+    y = np.asarray(y)
+    if y.shape != (n_rows,) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ValueError(f"{name} must hold one non-negative integer label per row, got shape {y.shape}")
+    return y
+
+
+def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=300, lr=0.005,
+                   batch_size=64, rng=None, weights="gaussian", X_test=None, y_test=None, record_every=50,
+                   _record_start=True):
+    r"""Train a deep network with minibatch SGD and record its loss and accuracy as it learns.
+
+    The network is that of :func:`train_classifier` (``depth`` hidden layers of
+    ``width`` units, a linear read-out, softmax cross-entropy). Its weights are
+    either ``"gaussian"`` (entries of variance :math:`\sigma_w^2/n_{\mathrm{in}}`)
+    or ``"orthogonal"`` (:math:`\sigma_w` times a Haar matrix with orthonormal rows
+    or columns, :func:`statmech_dl.init.semi_orthogonal`), which compares the
+    initialisations of the chapter *Dynamical isometry* at equal
+    :math:`\sigma_w`: both have the same mean squared singular value, but only
+    the orthogonal one has all singular values equal.
+
+    Parameters
+    ----------
+    X, y, depth, sigma_w, sigma_b, width, phi, n_steps, lr, batch_size, rng
+        As in :func:`train_classifier`.
+    weights : str, optional
+        ``"gaussian"`` or ``"orthogonal"``.
+    X_test, y_test : array_like, optional
+        A held-out set whose accuracy is recorded too.
+    record_every : int, optional
+        Record after every this many steps (and before the first), :math:`\ge 1`.
+
+    Returns
+    -------
+    dict of ndarray
+        ``"step"``, ``"loss"`` (mean cross-entropy on the whole training set),
+        ``"accuracy"`` and, with a test set, ``"test_accuracy"``.
+    """
+    from . import init
+
     f, df, _ = _phi(phi)
     X = v.matrix("X", X)
-    y = np.asarray(y)
-    if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ValueError(f"y must hold one non-negative integer label per row of X, got shape {y.shape}")
+    y = _labels("y", y, X.shape[0])
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test must be given together")
+    if X_test is not None:
+        X_test = v.matrix("X_test", X_test)
+        if X_test.shape[1] != X.shape[1]:
+            raise ValueError(f"X_test must have {X.shape[1]} columns like X, got {X_test.shape[1]}")
+        y_test = _labels("y_test", y_test, X_test.shape[0])
+    if weights not in ("gaussian", "orthogonal"):
+        raise ValueError(f"weights must be 'gaussian' or 'orthogonal', got {weights!r}")
     depth = v.integer("depth", depth, lo=1)
     width = v.integer("width", width, lo=1)
     n_steps = v.integer("n_steps", n_steps, lo=1)
+    record_every = v.integer("record_every", record_every, lo=1)
     batch_size = v.integer("batch_size", batch_size, lo=1, hi=X.shape[0])
     sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
     sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
@@ -724,7 +778,11 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
     gen = v.as_generator(rng)
     n_classes = int(y.max()) + 1
     sizes = [X.shape[1]] + [width] * depth + [n_classes]
-    Ws = [gen.standard_normal((sizes[i], sizes[i + 1])) * (sigma_w / np.sqrt(sizes[i])) for i in range(len(sizes) - 1)]
+    if weights == "gaussian":
+        Ws = [gen.standard_normal((sizes[i], sizes[i + 1])) * (sigma_w / np.sqrt(sizes[i]))
+              for i in range(len(sizes) - 1)]
+    else:
+        Ws = [init.semi_orthogonal(sizes[i], sizes[i + 1], sigma_w, gen) for i in range(len(sizes) - 1)]
     bs = [gen.standard_normal(sizes[i + 1]) * sigma_b for i in range(len(sizes) - 1)]
 
     def forward(a):
@@ -736,8 +794,28 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
             acts.append(a)
         return pre, acts
 
+    def evaluate(inputs, labels):
+        logits = forward(inputs)[1][-1]
+        if not np.all(np.isfinite(logits)):
+            raise ValueError(f"training diverged: lr={lr:g} is too large for sigma_w={sigma_w:g}")
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+        return -float(np.mean(log_p[np.arange(len(labels)), labels])), float(np.mean(np.argmax(logits, axis=1) == labels))
+
+    record = {"step": [], "loss": [], "accuracy": [], "test_accuracy": []}
+
+    def snapshot(step):
+        loss, acc = evaluate(X, y)
+        record["step"].append(step)
+        record["loss"].append(loss)
+        record["accuracy"].append(acc)
+        if X_test is not None:
+            record["test_accuracy"].append(evaluate(X_test, y_test)[1])
+
     with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(n_steps):
+        if _record_start:
+            snapshot(0)
+        for step in range(1, n_steps + 1):
             idx = gen.integers(0, X.shape[0], batch_size)
             pre, acts = forward(X[idx])
             logits = acts[-1] - acts[-1].max(axis=1, keepdims=True)
@@ -754,7 +832,8 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
                     grad = (grad @ Ws[layer].T) * slope
                 Ws[layer] -= lr * gW
                 bs[layer] -= lr * gb
-        logits = forward(X)[1][-1]
-    if not np.all(np.isfinite(logits)):
-        raise ValueError(f"training diverged: lr={lr:g} is too large for sigma_w={sigma_w:g}")
-    return float(np.mean(np.argmax(logits, axis=1) == y))
+            if step % record_every == 0 or step == n_steps:
+                snapshot(step)
+    if X_test is None:
+        del record["test_accuracy"]
+    return {k: np.array(val) for k, val in record.items()}
