@@ -338,17 +338,11 @@ def point_masses(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"):
     return np.array(locs)[keep], np.array(masses)[keep]
 
 
-def _solve(lam, L, gaussian, g, w, spread):
-    """1 + m, m = psi_{JJ^T}(1/w), at w = lam + i 0+ for the normalised spectrum, by continuation in eta."""
-    lam = np.asarray(lam, dtype=float)
-    # Far above the spectrum m ~ 1/w. The spectrum's upper edge grows at most like
-    # (L + 1) exp(L * var(D^2)) times its mean; start well beyond that and end, for
-    # each point, at eta = 1e-10 lambda.
-    start = 1e4 * max(1.0, float(np.max(lam))) * (L + 1) * np.exp(min(L * spread, 60.0))
-    n_steps = int(np.ceil(np.log(start / (_ETA_MIN * float(np.min(lam))))))
+def _continue(lam, L, gaussian, g, w, start, per_e):
+    """Follow the root from w = lam + i start down to lam + i 1e-10 lam; return (1 + m, residual)."""
+    n_steps = int(np.ceil(per_e * np.log(start / (_ETA_MIN * float(np.min(lam))))))
     etas = np.geomspace(start, _ETA_MIN * lam, n_steps)
     x = 1.0 / (lam + 1j * etas[0])
-    # A factor of at most e per step keeps each Newton start inside the root's basin.
     for k, eta in enumerate(etas):
         wz = lam + 1j * eta
         for _ in range(3 if k < n_steps - 1 else 8):
@@ -365,6 +359,22 @@ def _solve(lam, L, gaussian, g, w, spread):
             x = x - step
     m, a, _ = _psi(x, g, w)
     residual = np.abs(wz * m * (x / m if gaussian else a * x / m) ** L - a) / np.abs(a)
+    return a, residual
+
+
+def _solve(lam, L, gaussian, g, w, spread):
+    """1 + m, m = psi_{JJ^T}(1/w), at w = lam + i 0+ for the normalised spectrum, by continuation in eta."""
+    lam = np.asarray(lam, dtype=float)
+    # Far above the spectrum m ~ 1/w. The spectrum's upper edge grows at most like
+    # (L + 1) exp(L * var(D^2)) times its mean; start well beyond that.
+    start = 1e4 * max(1.0, float(np.max(lam))) * (L + 1) * np.exp(min(L * spread, 60.0))
+    # One step per factor e in eta usually keeps each Newton start inside the root's
+    # basin; points where it did not are followed again in steps four times finer.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        a, residual = _continue(lam, L, gaussian, g, w, start, per_e=1)
+        bad = ~(residual <= 1e-8)
+        if np.any(bad):
+            a[bad], residual[bad] = _continue(lam[bad], L, gaussian, g, w, start, per_e=4)
     if not np.all(residual <= 1e-8):
         raise RuntimeError(f"the spectral equation did not converge (residual {np.nanmax(residual):.2g})")
     return a

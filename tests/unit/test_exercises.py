@@ -94,3 +94,20 @@ def test_transient_chaos_checks():
     with pytest.raises(AssertionError, match="kappa_l = kappa_"):
         tex.check_curvature_fixed_point(lambda x1, x2: 3 * x2 / x1**2)
     assert mf.chi1(1.0, 0.1, "relu") == 0.5
+
+
+# --- Dynamical isometry ---------------------------------------------------------
+
+from statmech_dl.exercises import dynamical_isometry as dix  # noqa: E402
+
+
+def test_dynamical_isometry_checks():
+    dix.check_relu_variance(lambda L, w: L * (1.0 if w == "orthogonal" else 2.0))
+    dix.check_bernoulli_s(lambda z, p: (1 + z) / (p + z))
+    dix.check_top_atom(lambda p, L: max(0.0, 1.0 - L * (1.0 - p)))
+    with pytest.raises(AssertionError, match="s1 is 0 for orthogonal"):
+        dix.check_relu_variance(lambda L, w: float(L))
+    with pytest.raises(AssertionError, match="invert it"):
+        dix.check_bernoulli_s(lambda z, p: 1 / p)
+    with pytest.raises(AssertionError, match="cannot be negative"):
+        dix.check_top_atom(lambda p, L: 1.0 - L * (1.0 - p))
