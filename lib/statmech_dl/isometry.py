@@ -368,13 +368,15 @@ def _solve(lam, L, gaussian, g, w, spread):
     # Far above the spectrum m ~ 1/w. The spectrum's upper edge grows at most like
     # (L + 1) exp(L * var(D^2)) times its mean; start well beyond that.
     start = 1e4 * max(1.0, float(np.max(lam))) * (L + 1) * np.exp(min(L * spread, 60.0))
-    # One step per factor e in eta usually keeps each Newton start inside the root's
-    # basin; points where it did not are followed again in steps four times finer.
+    # Three steps per factor e in eta keep each Newton start inside the physical root's
+    # basin; with one, narrow spectra (orthogonal tanh at small q*) jumped to a real root
+    # at some lambda and showed holes. Points that fail to converge are followed again
+    # in steps four times finer.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        a, residual = _continue(lam, L, gaussian, g, w, start, per_e=1)
+        a, residual = _continue(lam, L, gaussian, g, w, start, per_e=3)
         bad = ~(residual <= 1e-8)
         if np.any(bad):
-            a[bad], residual[bad] = _continue(lam[bad], L, gaussian, g, w, start, per_e=4)
+            a[bad], residual[bad] = _continue(lam[bad], L, gaussian, g, w, start, per_e=12)
     if not np.all(residual <= 1e-8):
         raise RuntimeError(f"the spectral equation did not converge (residual {np.nanmax(residual):.2g})")
     return a

@@ -202,3 +202,15 @@ def test_validation():
         iso.jacobian_spectrum(10, 3, np.sqrt(2), 0.0, "relu")
     with pytest.raises(ValueError, match="n_grid"):
         iso.spectral_ccdf([1.0], 1.0, 0.1, 3, n_grid=5)
+
+
+def test_density_follows_the_physical_branch_inside_a_narrow_spectrum():
+    # Orthogonal tanh at small q* has a spectrum of width ~0.3 around one. Following the root in
+    # steps too coarse for it once jumped to a real (unphysical) root at scattered lambda,
+    # leaving holes of zero density inside the support.
+    sw, sb = iso.critical_point(0.02)
+    ev = simulated(sw, sb, 8, "tanh", "orthogonal")
+    lo, hi = np.quantile(ev, [0.02, 0.98])
+    lam = np.linspace(lo, hi, 300)
+    rho = iso.spectral_density(lam, sw, sb, 8)
+    assert np.all(rho > 0.05 * rho.max())
