@@ -16,7 +16,13 @@ import textwrap
 
 import numpy as np
 
-__all__ = ["passed", "assert_close"]
+__all__ = ["passed", "assert_close", "require_callable"]
+
+
+def require_callable(fn, name):
+    """Raise AssertionError unless ``fn`` is callable: students sometimes pass a value instead."""
+    if not callable(fn):
+        raise AssertionError(f"pass your function itself, e.g. check_{name}({name})")
 
 
 def passed(message):

@@ -4,19 +4,14 @@ import numpy as np
 
 from .. import init
 from .. import linear_dynamics as ld
-from . import assert_close, passed
+from . import assert_close, passed, require_callable
 
 __all__ = ["check_three_layer_time", "check_hessian_top", "check_haar", "check_product_variance"]
 
 
-def _callable(fn, name):
-    if not callable(fn):
-        raise AssertionError(f"pass your function itself, e.g. check_{name}({name})")
-
-
 def check_three_layer_time(learning_time_3):
     """Exercise ``ex-dld-time``: ``learning_time_3(s, u0, uf, tau)`` in closed form."""
-    _callable(learning_time_3, "three_layer_time")
+    require_callable(learning_time_3, "three_layer_time")
     for s, u0, uf, tau in [(1.0, 1e-3, 0.5, 1.0), (3.0, 0.01, 2.9, 2.0), (0.4, 1e-4, 0.01, 5.0)]:
         assert_close(f"learning_time_3({s}, {u0}, {uf}, {tau})", learning_time_3(s, u0, uf, tau),
                      ld.learning_time(s, u0, uf, 3, tau), rtol=1e-8,
@@ -26,7 +21,7 @@ def check_three_layer_time(learning_time_3):
 
 def check_hessian_top(top_eigenvalue):
     """Exercise ``ex-dld-curvature``: ``top_eigenvalue(s, n_layers)`` of a scalar chain."""
-    _callable(top_eigenvalue, "hessian_top")
+    require_callable(top_eigenvalue, "hessian_top")
     for s in (0.5, 1.0, 2.0):
         for n_layers in (2, 3, 5, 10, 30):
             assert_close(f"top_eigenvalue({s}, {n_layers})", top_eigenvalue(s, n_layers),
@@ -37,7 +32,7 @@ def check_hessian_top(top_eigenvalue):
 
 def check_haar(haar_orthogonal, n=3, n_samples=3000):
     """Exercise ``ex-dld-haar``: ``haar_orthogonal(n, rng)`` must be exactly Haar."""
-    _callable(haar_orthogonal, "haar")
+    require_callable(haar_orthogonal, "haar")
     rng = np.random.default_rng(12345)
     traces, corner = [], []
     for _ in range(n_samples):
@@ -56,7 +51,7 @@ def check_haar(haar_orthogonal, n=3, n_samples=3000):
 
 def check_product_variance(variance):
     """Exercise ``ex-dld-spectrum``: ``variance(depth)`` of the squared singular values."""
-    _callable(variance, "product_variance")
+    require_callable(variance, "product_variance")
     for depth in (1, 2, 5, 10, 30):
         m1, m2 = init.gaussian_product_moments(depth, 2)
         assert_close(f"variance({depth})", variance(depth), m2 - m1**2, rtol=1e-9,

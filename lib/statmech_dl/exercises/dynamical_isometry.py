@@ -3,19 +3,14 @@
 import numpy as np
 
 from .. import isometry as iso
-from . import assert_close, passed
+from . import assert_close, passed, require_callable
 
 __all__ = ["check_relu_variance", "check_bernoulli_s", "check_top_atom"]
 
 
-def _callable(fn, name):
-    if not callable(fn):
-        raise AssertionError(f"pass your function itself, e.g. check_{name}({name})")
-
-
 def check_relu_variance(relu_variance):
     """Exercise ``ex-di-relu``: ``relu_variance(depth, weights)`` for critical ReLU networks."""
-    _callable(relu_variance, "relu_variance")
+    require_callable(relu_variance, "relu_variance")
     for depth in (1, 3, 10):
         for weights in ("orthogonal", "gaussian"):
             assert_close(f"relu_variance({depth}, {weights!r})", relu_variance(depth, weights),
@@ -27,7 +22,7 @@ def check_relu_variance(relu_variance):
 
 def check_bernoulli_s(bernoulli_s):
     """Exercise ``ex-di-bernoulli``: the S-transform ``bernoulli_s(z, p)`` of a Bernoulli diagonal."""
-    _callable(bernoulli_s, "bernoulli_s")
+    require_callable(bernoulli_s, "bernoulli_s")
     z = np.array([-0.3, -0.1, 0.05, 0.2, 0.5])
     for q in (0.3, 1.0, 3.0):
         sw, sb = iso.critical_point(q, "hard_tanh")
@@ -41,7 +36,7 @@ def check_bernoulli_s(bernoulli_s):
 
 def check_top_atom(top_atom):
     """Exercise ``ex-di-atom``: ``top_atom(p, depth)``, the point mass of orthogonal hard tanh at sigma_w^(2L)."""
-    _callable(top_atom, "top_atom")
+    require_callable(top_atom, "top_atom")
     for q in (0.2, 0.5, 1.0):
         sw, sb = iso.critical_point(q, "hard_tanh")
         p = iso.derivative_moments(q, "hard_tanh", 1)[0]

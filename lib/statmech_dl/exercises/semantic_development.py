@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import linear_dynamics as ld
 from .. import semantic as sm
-from . import assert_close, passed
+from . import assert_close, passed, require_callable
 
 __all__ = [
     "check_half_time",
@@ -22,8 +22,7 @@ __all__ = [
 
 def check_half_time(half_time):
     """Exercise ``ex-semdev-half-time``: ``half_time(s, a0, tau)`` of a three-layer mode."""
-    if not callable(half_time):
-        raise AssertionError("pass your function itself, e.g. check_half_time(half_time)")
+    require_callable(half_time, "half_time")
     for s, a0, tau in [(1.0, 1e-3, 1.0), (5.0, 1e-2, 1.0), (0.3, 1e-4, 2.5), (7.0, 0.5, 8.0)]:
         expected = ld.half_time(s, a0, tau)
         hint = ("Solve a(t) = s/2 in the exact solution; remember the rate is 2s/tau."
@@ -34,8 +33,7 @@ def check_half_time(half_time):
 
 def check_tree_eigenvalues(tree_eigenvalues):
     """Exercise ``ex-semdev-tree``: the four eigenvalues of a depth-2 binary tree."""
-    if not callable(tree_eigenvalues):
-        raise AssertionError("pass your function itself, e.g. check_tree_eigenvalues(tree_eigenvalues)")
+    require_callable(tree_eigenvalues, "tree_eigenvalues")
     for eps in [0.0, 0.05, 0.1, 0.25, 0.4, 0.5]:
         ev, mult = sm.hierarchy_spectrum(2, 2, eps)
         expected = np.repeat(ev, mult)
@@ -48,8 +46,7 @@ def check_tree_eigenvalues(tree_eigenvalues):
 
 def check_min_category_features(min_category_features):
     """Exercise ``ex-semdev-coherence``: the fewest features that make a category learnable."""
-    if not callable(min_category_features):
-        raise AssertionError("pass your function itself, e.g. check_min_category_features(min_category_features)")
+    require_callable(min_category_features, "min_category_features")
     for n_items, n_features, k_items, noise in [(100, 100, 10, 1.0), (400, 100, 20, 1.0),
                                                 (50, 200, 5, 0.5), (1000, 1000, 30, 2.0)]:
         expected = next(k for k in range(1, n_features + 1)
