@@ -58,6 +58,7 @@ __all__ = [
     "point_masses",
     "spectral_density",
     "spectral_ccdf",
+    "kolmogorov_distance",
     "jacobian_spectrum",
 ]
 
@@ -85,9 +86,14 @@ def _q(q_star):
     return v.real("q_star", q_star, lo=0.0)
 
 
-def _hard_tanh_p(q):
-    """Fraction of units on the linear part of hard tanh, P(|sqrt(q) z| < 1)."""
-    return 1.0 if q == 0.0 else float(erf(1.0 / np.sqrt(2.0 * q)))
+def _linear_fraction(q, phi):
+    """Fraction p of units with phi' = 1 for piecewise-linear phi (phi' = 0 on the rest).
+
+    1 for linear networks, 1/2 for ReLU, P(|sqrt(q) z| < 1) for hard tanh.
+    """
+    if phi == "linear" or (phi == "hard_tanh" and q == 0.0):
+        return 1.0
+    return 0.5 if phi == "relu" else float(erf(1.0 / np.sqrt(2.0 * q)))
 
 
 def derivative_moments(q_star, phi="tanh", n_moments=2):
@@ -115,12 +121,8 @@ def derivative_moments(q_star, phi="tanh", n_moments=2):
     q = _q(q_star)
     n_moments = v.integer("n_moments", n_moments, lo=1)
     ks = np.arange(1, n_moments + 1)
-    if phi == "linear":
-        return np.ones(n_moments)
-    if phi == "relu":
-        return np.full(n_moments, 0.5)
-    if phi == "hard_tanh":
-        return np.full(n_moments, _hard_tanh_p(q))
+    if phi in ("linear", "relu", "hard_tanh"):
+        return np.full(n_moments, _linear_fraction(q, phi))      # phi'^2 is 0 or 1
     df = mf.PHIS[phi][1]
     return np.array([mf.gaussian_expectation(lambda x, k=k: df(x) ** (2 * k), 0.0, np.sqrt(q)) for k in ks])
 
@@ -221,7 +223,7 @@ def _d2_distribution(q, phi):
     if phi == "linear":
         return np.array([1.0]), np.array([1.0])
     if phi in ("relu", "hard_tanh"):
-        p = 0.5 if phi == "relu" else _hard_tanh_p(q)
+        p = _linear_fraction(q, phi)
         return np.array([0.0, 1.0 / p]), np.array([1.0 - p, p])
     # The panel nodes are symmetric in z and phi'^2 is even: keep z > 0, double the weight.
     z, w = mf._nodes(0.0, np.sqrt(q))
@@ -230,6 +232,12 @@ def _d2_distribution(q, phi):
     w = 2.0 * w[keep]
     w = w / w.sum()
     return g / np.sum(w * g), w
+
+
+def _edge_bound(L, g, w, weights):
+    """A bound on the top of the mean-one spectrum: (L + 1) exp(L var), var the per-layer relative variance."""
+    spread = float(np.sum(w * g**2) - 1.0) + (1.0 if weights == "gaussian" else 0.0)
+    return (L + 1) * np.exp(min(L * spread, 60.0))
 
 
 def _psi(x, g, w):
@@ -296,7 +304,7 @@ def s_transform(z, sigma_w, sigma_b, depth=1, phi="tanh", weights="orthogonal"):
     if phi == "linear":
         s_d = np.ones_like(z)
     elif phi in ("relu", "hard_tanh"):
-        p = 0.5 if phi == "relu" else _hard_tanh_p(q)
+        p = _linear_fraction(q, phi)
         s_d = (1 + z) / (p + z)
     else:
         g, w = _d2_distribution(q, phi)
@@ -329,7 +337,7 @@ def point_masses(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"):
     sigma_w, L, q, _ = _setup(sigma_w, sigma_b, depth, phi, weights)
     if phi in ("tanh", "erf"):
         return np.zeros(0), np.zeros(0)
-    p = {"linear": 1.0, "relu": 0.5}.get(phi) or _hard_tanh_p(q)
+    p = _linear_fraction(q, phi)
     locs, masses = [0.0], [1.0 - p]
     if weights == "orthogonal":
         locs.append(sigma_w ** (2 * L))
@@ -362,12 +370,11 @@ def _continue(lam, L, gaussian, g, w, start, per_e):
     return a, residual
 
 
-def _solve(lam, L, gaussian, g, w, spread):
+def _solve(lam, L, gaussian, g, w, edge):
     """1 + m, m = psi_{JJ^T}(1/w), at w = lam + i 0+ for the normalised spectrum, by continuation in eta."""
     lam = np.asarray(lam, dtype=float)
-    # Far above the spectrum m ~ 1/w. The spectrum's upper edge grows at most like
-    # (L + 1) exp(L * var(D^2)) times its mean; start well beyond that.
-    start = 1e4 * max(1.0, float(np.max(lam))) * (L + 1) * np.exp(min(L * spread, 60.0))
+    # Far above the spectrum m ~ 1/w: start well beyond the bound on its upper edge.
+    start = 1e4 * max(1.0, float(np.max(lam))) * edge
     # Three steps per factor e in eta keep each Newton start inside the physical root's
     # basin; with one, narrow spectra (orthogonal tanh at small q*) jumped to a real root
     # at some lambda and showed holes. Points that fail to converge are followed again
@@ -440,10 +447,9 @@ def spectral_density(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogon
     if L == 1 and weights == "orthogonal" and phi in ("tanh", "erf"):
         return _one_orthogonal_layer_density(lam, sigma_w, q, phi)
     g, w = _d2_distribution(q, phi)
-    spread = float(np.sum(w * g**2) - 1.0) + (1.0 if weights == "gaussian" else 0.0)
     scale = chi**L
     flat = lam.reshape(-1) / scale
-    one_plus_m = _solve(flat, L, weights == "gaussian", g, w, spread)
+    one_plus_m = _solve(flat, L, weights == "gaussian", g, w, _edge_bound(L, g, w, weights))
     rho = np.maximum(-one_plus_m.imag / (np.pi * flat), 0.0) / scale
     # Far from the support, Im m is of order eta = 1e-10 times the spectrum's scale.
     rho[rho * scale * flat < 1e-8] = 0.0
@@ -481,10 +487,8 @@ def spectral_ccdf(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"
     if np.sum(masses) > 1 - 1e-12:
         return out
     # Find the top of the support on a coarse grid, then integrate on a fine one.
-    g, w = _d2_distribution(q, phi)
-    spread = float(np.sum(w * g**2) - 1.0) + (1.0 if weights == "gaussian" else 0.0)
     scale = chi**L
-    hi = scale * 4.0 * (L + 1) * np.exp(min(L * spread, 60.0))
+    hi = scale * 4.0 * _edge_bound(L, *_d2_distribution(q, phi), weights)
     coarse = np.geomspace(min(lam.min(), scale) * 1e-3, hi, 200)
     rho = spectral_density(coarse, sigma_w, sigma_b, depth, phi, weights)
     top = coarse[min(np.flatnonzero(rho > 0).max() + 1, coarse.size - 1)] if np.any(rho > 0) else scale
@@ -492,6 +496,45 @@ def spectral_ccdf(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"
     f = spectral_density(grid, sigma_w, sigma_b, depth, phi, weights) * grid
     upper = np.concatenate([np.cumsum(((f[1:] + f[:-1]) / 2 * np.diff(np.log(grid)))[::-1])[::-1], [0.0]])
     return out + np.interp(np.log(lam), np.log(grid), upper, right=0.0)
+
+
+def kolmogorov_distance(eigenvalues, sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal", floor=1e-6,
+                        n_points=150, n_grid=800):
+    r"""Largest gap between the theoretical and an empirical distribution of eigenvalues of :math:`JJ^\top`.
+
+    Compares :func:`spectral_ccdf` (point masses included) with the fraction of
+    ``eigenvalues`` above :math:`\lambda`, on ``n_points`` logarithmically
+    spaced :math:`\lambda` from ``floor`` times the mean :math:`\chi_1^L` to the
+    largest eigenvalue. Below the floor, simulated eigenvalues are rounding
+    noise around the atom at zero.
+
+    Parameters
+    ----------
+    eigenvalues : array_like
+        Simulated eigenvalues, e.g. from :func:`jacobian_spectrum`.
+    sigma_w, sigma_b, depth, phi, weights
+        As in :func:`spectral_density`.
+    floor : float, optional
+        In :math:`(0, 1)`.
+    n_points, n_grid : int, optional
+        Comparison points (at least 2) and the integration grid of :func:`spectral_ccdf`.
+
+    Returns
+    -------
+    float
+    """
+    ev = np.sort(v.real_array("eigenvalues", eigenvalues, lo=0.0).reshape(-1))
+    if ev.size == 0:
+        raise ValueError("eigenvalues must not be empty")
+    floor = v.real("floor", floor, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    n_points = v.integer("n_points", n_points, lo=2)
+    _, L, _, chi = _setup(sigma_w, sigma_b, depth, phi, weights)
+    low = floor * chi**L
+    if ev[-1] <= low:
+        raise ValueError("eigenvalues must reach above floor times the mean chi1^L")
+    lam = np.geomspace(low, ev[-1], n_points)
+    empirical = 1.0 - np.searchsorted(ev, lam, side="right") / ev.size
+    return float(np.max(np.abs(spectral_ccdf(lam, sigma_w, sigma_b, depth, phi, weights, n_grid) - empirical)))
 
 
 # --- simulation -------------------------------------------------------------------

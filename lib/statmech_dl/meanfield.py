@@ -24,6 +24,7 @@ quadrature and the closed forms for erf and ReLU).
 import numpy as np
 
 from . import _validation as v
+from . import init
 
 __all__ = [
     "PHIS",
@@ -711,7 +712,7 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
         Accuracy on the training set after ``n_steps`` steps.
     """
     curve = training_curve(X, y, depth, sigma_w, sigma_b, width=width, phi=phi, n_steps=n_steps, lr=lr,
-                           batch_size=batch_size, rng=rng, record_every=n_steps, _record_start=False)
+                           batch_size=batch_size, rng=rng, record_every=n_steps)
     return float(curve["accuracy"][-1])
 
 
@@ -723,8 +724,7 @@ def _labels(name, y, n_rows):
 
 
 def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=300, lr=0.005,
-                   batch_size=64, rng=None, weights="gaussian", X_test=None, y_test=None, record_every=50,
-                   _record_start=True):
+                   batch_size=64, rng=None, weights="gaussian", X_test=None, y_test=None, record_every=50):
     r"""Train a deep network with minibatch SGD and record its loss and accuracy as it learns.
 
     The network is that of :func:`train_classifier` (``depth`` hidden layers of
@@ -753,8 +753,6 @@ def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=
         ``"step"``, ``"loss"`` (mean cross-entropy on the whole training set),
         ``"accuracy"`` and, with a test set, ``"test_accuracy"``.
     """
-    from . import init
-
     f, df, _ = _phi(phi)
     X = v.matrix("X", X)
     y = _labels("y", y, X.shape[0])
@@ -813,8 +811,7 @@ def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=
             record["test_accuracy"].append(evaluate(X_test, y_test)[1])
 
     with np.errstate(over="ignore", invalid="ignore"):
-        if _record_start:
-            snapshot(0)
+        snapshot(0)              # evaluation draws no random numbers
         for step in range(1, n_steps + 1):
             idx = gen.integers(0, X.shape[0], batch_size)
             pre, acts = forward(X[idx])

@@ -98,11 +98,7 @@ def test_ccdf_matches_simulation(case):
     Eigenvalues below 1e-6 of the mean are rounding noise around the rank atom.
     """
     phi, sw, sb, L, weights, ev = case
-    mean = ev.mean()
-    lam = np.geomspace(1e-6 * mean, ev.max(), 150)
-    theory = iso.spectral_ccdf(lam, sw, sb, L, phi, weights)
-    sim = np.array([np.mean(ev > x) for x in lam])
-    assert np.max(np.abs(theory - sim)) < 0.03
+    assert iso.kolmogorov_distance(ev, sw, sb, L, phi, weights) < 0.03
 
 
 @pytest.mark.parametrize("phi,q,L,weights", [("tanh", 1.0, 3, "orthogonal"), ("tanh", 0.3, 6, "gaussian"),
@@ -202,6 +198,10 @@ def test_validation():
         iso.jacobian_spectrum(10, 3, np.sqrt(2), 0.0, "relu")
     with pytest.raises(ValueError, match="n_grid"):
         iso.spectral_ccdf([1.0], 1.0, 0.1, 3, n_grid=5)
+    with pytest.raises(ValueError, match="floor"):
+        iso.kolmogorov_distance([0.5, 1.0], 1.0, 0.1, 3, floor=0.0)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        iso.kolmogorov_distance([0.0, 1e-9], 1.0, 0.1, 3)
 
 
 def test_density_follows_the_physical_branch_inside_a_narrow_spectrum():
