@@ -26,8 +26,8 @@ def require_callable(fn, name):
 
 
 def passed(message):
-    """Print the confirmation shown under a correct answer, wrapped for the page."""
-    print(textwrap.fill(f"Correct: {message}", width=76, subsequent_indent="  "))
+    """Print the confirmation shown under a correct answer, wrapped to the page's output width."""
+    print(textwrap.fill(f"Correct: {message}", width=70, subsequent_indent="  "))
 
 
 def assert_close(name, got, expected, rtol=1e-6, atol=0.0, hint=""):
