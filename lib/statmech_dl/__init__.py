@@ -1,22 +1,33 @@
 """Library behind *Statistical Mechanics of Deep Learning*.
 
-Each module serves one topic of the book:
+Each module serves one topic or concern of the book:
 
 ``linear_dynamics``
-    exact learning dynamics of linear networks (chapters *Semantic development* and
-    *Deep linear dynamics*);
+    exact learning dynamics of linear networks (chapters *Semantic development*
+    and *Deep linear dynamics*);
 ``semantic``
     the data sets and theory of semantic development (chapter *Semantic development*);
-``init``
-    weight initialisations and the spectra of their products (chapter *Deep linear dynamics*);
-``datasets``
-    small bundled data sets, such as the 8x8 digits (chapter *Deep linear dynamics*);
 ``meanfield``
-    mean-field signal propagation in deep random networks (chapter *Transient chaos*);
+    mean-field theory of signal propagation in deep random networks (chapter
+    *Transient chaos*);
 ``isometry``
     free-probability spectra of deep networks' Jacobians (chapter *Dynamical isometry*);
+``saddles``
+    loss landscapes: Hessians, critical points and the optimisers that cross them;
+``networks``
+    finite-width random networks, simulated to test the mean-field theory;
+``training``
+    the training loops shared by all chapters (NumPy, and torch for later chapters);
+``nonlinearities``
+    the pointwise nonlinearities, each an object carrying phi, phi', phi'' and its kinks;
+``init``
+    weight initialisations and the spectra of their products;
+``datasets``
+    small bundled data sets, such as the 8x8 digits;
 ``plotting``
     the book's figure style;
+``torch_utils``
+    the torch conventions (seeded generators, float64, one thread); imports torch;
 ``exercises``
     check functions for the exercises, one module per chapter.
 
@@ -39,9 +50,10 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["set_num_threads", "__version__"]
+__all__ = ["set_num_threads", "num_threads", "__version__"]
 
 _limits = None
+_n_threads = 1
 
 
 def set_num_threads(n=1):
@@ -52,15 +64,21 @@ def set_num_threads(n=1):
     n : int
         Number of threads, at least 1.
     """
-    global _limits
+    global _limits, _n_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    _n_threads = n
     # threadpool_limits applies immediately to every loaded library; keeping the
     # object alive keeps the limit in force for the whole session.
     _limits = threadpool_limits(limits=n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     return n
+
+
+def num_threads():
+    """The thread count set by :func:`set_num_threads` (1 unless changed)."""
+    return _n_threads
 
 
 set_num_threads(1)

@@ -7,6 +7,8 @@ and by the signal-propagation chapters.
 * :func:`semi_orthogonal`: rectangular matrices with orthonormal rows or columns;
 * :func:`gaussian`: i.i.d. Gaussian entries of variance :math:`g^2/N_{\mathrm{in}}`
   (the scaled Gaussian of Glorot & Bengio 2010);
+* :func:`draw`: either ensemble by name (:data:`ENSEMBLES`), the one entry point
+  used by the simulations and trainers;
 * :func:`gaussian_product_moments`: the large-width moments of the squared
   singular values of a product of such Gaussian matrices.
 """
@@ -17,7 +19,10 @@ import numpy as np
 
 from . import _validation as v
 
-__all__ = ["orthogonal", "semi_orthogonal", "gaussian", "gaussian_product_moments"]
+__all__ = ["ENSEMBLES", "orthogonal", "semi_orthogonal", "gaussian", "ensemble", "draw", "gaussian_product_moments"]
+
+#: Names of the weight ensembles that :func:`draw` knows.
+ENSEMBLES = ("orthogonal", "gaussian")
 
 
 def orthogonal(n, gain=1.0, rng=None):
@@ -89,6 +94,36 @@ def gaussian(n_out, n_in, gain=1.0, rng=None):
     n_in = v.integer("n_in", n_in, lo=1)
     gain = v.real("gain", gain, lo=0.0, lo_open=True)
     return gain / np.sqrt(n_in) * v.as_generator(rng).standard_normal((n_out, n_in))
+
+
+def ensemble(name):
+    """Return ``name`` if it is one of :data:`ENSEMBLES`; raise ``ValueError`` naming ``weights`` otherwise."""
+    if name not in ENSEMBLES:
+        raise ValueError(f"weights must be one of {list(ENSEMBLES)}, got {name!r}")
+    return name
+
+
+def draw(weights, n_out, n_in, gain=1.0, rng=None):
+    r"""An :math:`n_{\mathrm{out}} \times n_{\mathrm{in}}` weight matrix from the ensemble named ``weights``.
+
+    ``"gaussian"`` gives :func:`gaussian` (entries of variance
+    :math:`g^2/n_{\mathrm{in}}`) and ``"orthogonal"`` gives :func:`semi_orthogonal`
+    (every singular value :math:`g`). Both have mean squared singular value
+    :math:`g^2` when square, but only the orthogonal one has them all equal
+    (chapter *Dynamical isometry*).
+
+    Parameters
+    ----------
+    weights : str
+        One of :data:`ENSEMBLES`.
+    n_out, n_in : int
+    gain : float, optional
+        :math:`g > 0`.
+    rng : None, int or numpy.random.Generator
+    """
+    if ensemble(weights) == "gaussian":
+        return gaussian(n_out, n_in, gain, rng)
+    return semi_orthogonal(n_out, n_in, gain, rng)
 
 
 def gaussian_product_moments(depth, n_moments=2):

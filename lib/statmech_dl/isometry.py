@@ -9,8 +9,11 @@ weights :math:`W = \sigma_w O`. With inputs at the length fixed point
 
 .. math::
 
-    J = \frac{\partial h^L}{\partial h^0} = D^L W^L D^{L-1} W^{L-1} \cdots D^1 W^1,
-    \qquad D^l = \diag\bigl(\phi'(h^l)\bigr).
+    J = \frac{\partial x^L}{\partial x^0} = D^L W^L D^{L-1} W^{L-1} \cdots D^1 W^1,
+    \qquad D^l = \diag\bigl(\phi'(h^l)\bigr),
+
+where :math:`x^l = \phi(h^l)` are the activations. This module holds the
+theory; simulated spectra come from :func:`statmech_dl.networks.jacobian_spectrum`.
 
 Free probability
 ----------------
@@ -42,15 +45,13 @@ every :math:`\lambda` the solver follows the root by Newton's method along
 """
 
 import numpy as np
-from scipy.special import erf
 
+from . import _quadrature as quad
 from . import _validation as v
-from . import init
+from . import init, nonlinearities
 from . import meanfield as mf
 
 __all__ = [
-    "PHIS",
-    "WEIGHTS",
     "derivative_moments",
     "critical_point",
     "spectrum_variance",
@@ -59,41 +60,13 @@ __all__ = [
     "spectral_density",
     "spectral_ccdf",
     "kolmogorov_distance",
-    "jacobian_spectrum",
 ]
-
-#: Nonlinearities with a spectral theory here.
-PHIS = ("linear", "relu", "hard_tanh", "tanh", "erf")
-#: Weight ensembles.
-WEIGHTS = ("orthogonal", "gaussian")
 
 _ETA_MIN = 1e-10        # final imaginary part of w, relative to the normalised spectrum
 
 
-def _check_phi(phi):
-    if phi not in PHIS:
-        raise ValueError(f"phi must be one of {list(PHIS)}, got {phi!r}")
-    return phi
-
-
-def _check_weights(weights):
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {list(WEIGHTS)}, got {weights!r}")
-    return weights
-
-
 def _q(q_star):
     return v.real("q_star", q_star, lo=0.0)
-
-
-def _linear_fraction(q, phi):
-    """Fraction p of units with phi' = 1 for piecewise-linear phi (phi' = 0 on the rest).
-
-    1 for linear networks, 1/2 for ReLU, P(|sqrt(q) z| < 1) for hard tanh.
-    """
-    if phi == "linear" or (phi == "hard_tanh" and q == 0.0):
-        return 1.0
-    return 0.5 if phi == "relu" else float(erf(1.0 / np.sqrt(2.0 * q)))
 
 
 def derivative_moments(q_star, phi="tanh", n_moments=2):
@@ -109,7 +82,7 @@ def derivative_moments(q_star, phi="tanh", n_moments=2):
     q_star : float
         Length of the pre-activations, :math:`q^* \ge 0`.
     phi : str
-        One of :data:`PHIS`.
+        A name from :mod:`statmech_dl.nonlinearities`.
     n_moments : int, optional
         How many moments, at least 1.
 
@@ -117,14 +90,17 @@ def derivative_moments(q_star, phi="tanh", n_moments=2):
     -------
     ndarray, shape (n_moments,)
     """
-    _check_phi(phi)
+    nl = nonlinearities.get(phi)
     q = _q(q_star)
     n_moments = v.integer("n_moments", n_moments, lo=1)
-    ks = np.arange(1, n_moments + 1)
-    if phi in ("linear", "relu", "hard_tanh"):
-        return np.full(n_moments, _linear_fraction(q, phi))      # phi'^2 is 0 or 1
-    df = mf.PHIS[phi][1]
-    return np.array([mf.gaussian_expectation(lambda x, k=k: df(x) ** (2 * k), 0.0, np.sqrt(q)) for k in ks])
+    return _derivative_moments(q, nl, n_moments)
+
+
+def _derivative_moments(q, nl, n_moments):
+    if nl.piecewise_linear:
+        return np.full(n_moments, nl.linear_fraction(q))      # phi'^2 is 0 or 1
+    return np.array([quad.expectation(lambda x, k=k: nl.df(x) ** (2 * k), 0.0, np.sqrt(q))
+                     for k in range(1, n_moments + 1)])
 
 
 def critical_point(q_star, phi="tanh"):
@@ -142,41 +118,42 @@ def critical_point(q_star, phi="tanh"):
     q_star : float
         :math:`q^* \ge 0`.
     phi : str
-        One of :data:`PHIS`.
+        A name from :mod:`statmech_dl.nonlinearities`.
 
     Returns
     -------
     tuple of float
         :math:`(\sigma_w, \sigma_b)`.
     """
-    _check_phi(phi)
+    nl = nonlinearities.get(phi)
     q = _q(q_star)
-    if phi == "relu":
-        return float(np.sqrt(2.0)), 0.0
-    if phi == "linear":
-        return 1.0, 0.0
-    sw2 = 1.0 / derivative_moments(q, phi, 1)[0]
-    sb2 = q - sw2 * float(mf.gaussian_expectation(lambda x: mf.PHIS[phi][0](x) ** 2, 0.0, np.sqrt(q)))
+    if nl.homogeneous:
+        return float(np.sqrt(1.0 / nl.linear_fraction(q))), 0.0
+    sw2 = 1.0 / _derivative_moments(q, nl, 1)[0]
+    sb2 = q - sw2 * quad.expectation(lambda x: nl.f(x) ** 2, 0.0, np.sqrt(q))
     if sb2 < -1e-12 * q:
         raise ValueError(f"q_star = {q:g} has no critical point for phi={phi!r}: it would need "
                          f"sigma_b^2 = {sb2:.3g} < 0")
     return float(np.sqrt(sw2)), float(np.sqrt(max(sb2, 0.0)))
 
 
-def _setup(sigma_w, sigma_b, depth, phi, weights):
-    """Validate the network's parameters; return (sigma_w, depth, q*, chi1)."""
-    _check_phi(phi)
-    _check_weights(weights)
-    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
-    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
-    depth = v.integer("depth", depth, lo=1)
-    if phi in ("relu", "linear"):
-        q = 1.0                    # D^2 does not depend on q* for these
-    else:
-        # q* = 0 (no biases, ordered phase) is allowed: D^2 is then constant.
-        q = float(mf.q_star(sigma_w, sigma_b, phi))
-    mu1 = derivative_moments(q, phi, 1)[0]
-    return sigma_w, depth, q, sigma_w**2 * mu1
+class _Network:
+    """A validated network: sigma_w, depth L, nonlinearity, ensemble, q* and chi1."""
+
+    def __init__(self, sigma_w, sigma_b, depth, phi, weights):
+        self.nl = nonlinearities.get(phi)
+        self.weights = init.ensemble(weights)
+        self.gaussian = self.weights == "gaussian"
+        self.sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
+        sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
+        self.L = v.integer("depth", depth, lo=1)
+        if self.nl.homogeneous:
+            self.q = 1.0               # D^2 does not depend on q* for these
+        else:
+            # q* = 0 (no biases, ordered phase) is allowed: D^2 is then constant.
+            self.q = float(mf.q_star(self.sigma_w, sigma_b, phi))
+        self.mu1 = _derivative_moments(self.q, self.nl, 1)[0]
+        self.chi = self.sigma_w**2 * self.mu1
 
 
 def spectrum_variance(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"):
@@ -202,7 +179,7 @@ def spectrum_variance(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal")
     depth : int
         :math:`L \ge 1`.
     phi : str
-        One of :data:`PHIS`.
+        A name from :mod:`statmech_dl.nonlinearities`.
     weights : str
         ``"orthogonal"`` or ``"gaussian"``.
 
@@ -210,33 +187,33 @@ def spectrum_variance(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal")
     -------
     float
     """
-    _, L, q, _ = _setup(sigma_w, sigma_b, depth, phi, weights)
-    mu1, mu2 = derivative_moments(q, phi, 2)
-    s1 = 0.0 if weights == "orthogonal" else -1.0
-    return float(L * (mu2 / mu1**2 - 1.0 - s1))
+    net = _Network(sigma_w, sigma_b, depth, phi, weights)
+    mu1, mu2 = _derivative_moments(net.q, net.nl, 2)
+    s1 = -1.0 if net.gaussian else 0.0
+    return float(net.L * (mu2 / mu1**2 - 1.0 - s1))
 
 
 # --- the distribution of D^2 and the S-transform -------------------------------
 
-def _d2_distribution(q, phi):
+def _d2_distribution(q, nl):
     r"""Atoms (values, weights) of :math:`D^2/\mu_1`, normalised to mean one."""
-    if phi == "linear":
-        return np.array([1.0]), np.array([1.0])
-    if phi in ("relu", "hard_tanh"):
-        p = _linear_fraction(q, phi)
+    if nl.piecewise_linear:
+        p = nl.linear_fraction(q)
+        if p == 1.0:
+            return np.array([1.0]), np.array([1.0])
         return np.array([0.0, 1.0 / p]), np.array([1.0 - p, p])
     # The panel nodes are symmetric in z and phi'^2 is even: keep z > 0, double the weight.
-    z, w = mf._nodes(0.0, np.sqrt(q))
+    z, w = quad.nodes(0.0, np.sqrt(q))
     keep = z > 0
-    g = mf.PHIS[phi][1](np.sqrt(q) * z[keep]) ** 2
+    g = nl.df(np.sqrt(q) * z[keep]) ** 2
     w = 2.0 * w[keep]
     w = w / w.sum()
     return g / np.sum(w * g), w
 
 
-def _edge_bound(L, g, w, weights):
+def _edge_bound(L, g, w, gaussian):
     """A bound on the top of the mean-one spectrum: (L + 1) exp(L var), var the per-layer relative variance."""
-    spread = float(np.sum(w * g**2) - 1.0) + (1.0 if weights == "gaussian" else 0.0)
+    spread = float(np.sum(w * g**2) - 1.0) + (1.0 if gaussian else 0.0)
     return (L + 1) * np.exp(min(L * spread, 60.0))
 
 
@@ -297,23 +274,20 @@ def s_transform(z, sigma_w, sigma_b, depth=1, phi="tanh", weights="orthogonal"):
     -------
     complex ndarray or complex
     """
-    sigma_w, L, q, _ = _setup(sigma_w, sigma_b, depth, phi, weights)
+    net = _Network(sigma_w, sigma_b, depth, phi, weights)
     z = np.asarray(z, dtype=complex)
     if not np.all(np.isfinite(z)):
         raise ValueError("z must be finite")
-    if phi == "linear":
-        s_d = np.ones_like(z)
-    elif phi in ("relu", "hard_tanh"):
-        p = _linear_fraction(q, phi)
-        s_d = (1 + z) / (p + z)
+    if net.nl.piecewise_linear:
+        p = net.nl.linear_fraction(net.q)
+        s_d = np.ones_like(z) if p == 1.0 else (1 + z) / (p + z)
     else:
-        g, w = _d2_distribution(q, phi)
-        mu1 = derivative_moments(q, phi, 1)[0]
+        g, w = _d2_distribution(net.q, net.nl)
         with np.errstate(divide="ignore", invalid="ignore"):
             s_norm = np.where(z == 0, 1.0, (1 + z) * _chi_d2(z, g, w) / np.where(z == 0, 1.0, z))
-        s_d = s_norm / mu1
-    s_w = np.ones_like(z) if weights == "orthogonal" else 1.0 / (1 + z)
-    out = (s_d * s_w / sigma_w**2) ** L
+        s_d = s_norm / net.mu1
+    s_w = 1.0 / (1 + z) if net.gaussian else np.ones_like(z)
+    out = (s_d * s_w / net.sigma_w**2) ** net.L
     return complex(out) if out.ndim == 0 else out
 
 
@@ -334,14 +308,17 @@ def point_masses(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"):
     locations, masses : ndarray
         Only atoms with positive mass, in increasing order of location.
     """
-    sigma_w, L, q, _ = _setup(sigma_w, sigma_b, depth, phi, weights)
-    if phi in ("tanh", "erf"):
+    return _point_masses(_Network(sigma_w, sigma_b, depth, phi, weights))
+
+
+def _point_masses(net):
+    if not net.nl.piecewise_linear:
         return np.zeros(0), np.zeros(0)
-    p = _linear_fraction(q, phi)
+    p = net.nl.linear_fraction(net.q)
     locs, masses = [0.0], [1.0 - p]
-    if weights == "orthogonal":
-        locs.append(sigma_w ** (2 * L))
-        masses.append(max(0.0, 1.0 - L * (1.0 - p)))
+    if not net.gaussian:
+        locs.append(net.sigma_w ** (2 * net.L))
+        masses.append(max(0.0, 1.0 - net.L * (1.0 - p)))
     keep = np.array(masses) > 0
     return np.array(locs)[keep], np.array(masses)[keep]
 
@@ -389,7 +366,7 @@ def _solve(lam, L, gaussian, g, w, edge):
     return a
 
 
-def _one_orthogonal_layer_density(lam, sigma_w, q, phi):
+def _one_orthogonal_layer_density(lam, sigma_w, q, nl):
     r"""Density of :math:`\sigma_w^2\phi'(h)^2`, :math:`h \sim \mathcal N(0, q)`, by change of variables.
 
     With a single orthogonal layer :math:`JJ^\top = \sigma_w^2 D^2`: no free
@@ -399,7 +376,7 @@ def _one_orthogonal_layer_density(lam, sigma_w, q, phi):
     :math:`\sigma_w^2\phi'(h)^2 = \lambda` each contribute
     :math:`p(h)/|d\lambda/dh|`.
     """
-    _, df, ddf = mf.PHIS[phi]
+    df, ddf = nl.df, nl.ddf
     top = sigma_w**2 * df(0.0) ** 2
     inside = lam < top
     lo, hi = np.zeros(lam.shape), np.full(lam.shape, 50.0)
@@ -431,7 +408,7 @@ def spectral_density(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogon
     sigma_w, sigma_b : float
     depth : int
     phi : str
-        One of :data:`PHIS`.
+        A name from :mod:`statmech_dl.nonlinearities`.
     weights : str
         ``"orthogonal"`` or ``"gaussian"``.
 
@@ -441,15 +418,18 @@ def spectral_density(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogon
         Same shape as ``lam``.
     """
     lam = v.real_array("lam", lam, lo=0.0, lo_open=True)
-    sigma_w, L, q, chi = _setup(sigma_w, sigma_b, depth, phi, weights)
-    if np.sum(point_masses(sigma_w, sigma_b, depth, phi, weights)[1]) > 1 - 1e-12:
+    return _spectral_density(lam, _Network(sigma_w, sigma_b, depth, phi, weights))
+
+
+def _spectral_density(lam, net):
+    if np.sum(_point_masses(net)[1]) > 1 - 1e-12:
         return np.zeros(lam.shape)            # atoms only, e.g. orthogonal linear networks
-    if L == 1 and weights == "orthogonal" and phi in ("tanh", "erf"):
-        return _one_orthogonal_layer_density(lam, sigma_w, q, phi)
-    g, w = _d2_distribution(q, phi)
-    scale = chi**L
+    if net.L == 1 and not net.gaussian and not net.nl.piecewise_linear:
+        return _one_orthogonal_layer_density(lam, net.sigma_w, net.q, net.nl)
+    g, w = _d2_distribution(net.q, net.nl)
+    scale = net.chi**net.L
     flat = lam.reshape(-1) / scale
-    one_plus_m = _solve(flat, L, weights == "gaussian", g, w, _edge_bound(L, g, w, weights))
+    one_plus_m = _solve(flat, net.L, net.gaussian, g, w, _edge_bound(net.L, g, w, net.gaussian))
     rho = np.maximum(-one_plus_m.imag / (np.pi * flat), 0.0) / scale
     # Far from the support, Im m is of order eta = 1e-10 times the spectrum's scale.
     rho[rho * scale * flat < 1e-8] = 0.0
@@ -479,21 +459,24 @@ def spectral_ccdf(lam, sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal"
     """
     lam = v.real_array("lam", lam, lo=0.0, lo_open=True)
     n_grid = v.integer("n_grid", n_grid, lo=100)
-    _, L, q, chi = _setup(sigma_w, sigma_b, depth, phi, weights)
-    locs, masses = point_masses(sigma_w, sigma_b, depth, phi, weights)
+    return _spectral_ccdf(lam, _Network(sigma_w, sigma_b, depth, phi, weights), n_grid)
+
+
+def _spectral_ccdf(lam, net, n_grid):
+    locs, masses = _point_masses(net)
     out = np.zeros(lam.shape)
     for loc, mass in zip(locs, masses):
         out += mass * (loc > lam)
     if np.sum(masses) > 1 - 1e-12:
         return out
     # Find the top of the support on a coarse grid, then integrate on a fine one.
-    scale = chi**L
-    hi = scale * 4.0 * _edge_bound(L, *_d2_distribution(q, phi), weights)
+    scale = net.chi**net.L
+    hi = scale * 4.0 * _edge_bound(net.L, *_d2_distribution(net.q, net.nl), net.gaussian)
     coarse = np.geomspace(min(lam.min(), scale) * 1e-3, hi, 200)
-    rho = spectral_density(coarse, sigma_w, sigma_b, depth, phi, weights)
+    rho = _spectral_density(coarse, net)
     top = coarse[min(np.flatnonzero(rho > 0).max() + 1, coarse.size - 1)] if np.any(rho > 0) else scale
     grid = np.geomspace(min(lam.min(), top) * 0.999, top, n_grid)
-    f = spectral_density(grid, sigma_w, sigma_b, depth, phi, weights) * grid
+    f = _spectral_density(grid, net) * grid
     upper = np.concatenate([np.cumsum(((f[1:] + f[:-1]) / 2 * np.diff(np.log(grid)))[::-1])[::-1], [0.0]])
     return out + np.interp(np.log(lam), np.log(grid), upper, right=0.0)
 
@@ -511,7 +494,7 @@ def kolmogorov_distance(eigenvalues, sigma_w, sigma_b, depth, phi="tanh", weight
     Parameters
     ----------
     eigenvalues : array_like
-        Simulated eigenvalues, e.g. from :func:`jacobian_spectrum`.
+        Simulated eigenvalues, e.g. from :func:`statmech_dl.networks.jacobian_spectrum`.
     sigma_w, sigma_b, depth, phi, weights
         As in :func:`spectral_density`.
     floor : float, optional
@@ -528,70 +511,11 @@ def kolmogorov_distance(eigenvalues, sigma_w, sigma_b, depth, phi="tanh", weight
         raise ValueError("eigenvalues must not be empty")
     floor = v.real("floor", floor, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     n_points = v.integer("n_points", n_points, lo=2)
-    _, L, _, chi = _setup(sigma_w, sigma_b, depth, phi, weights)
-    low = floor * chi**L
+    net = _Network(sigma_w, sigma_b, depth, phi, weights)
+    low = floor * net.chi**net.L
     if ev[-1] <= low:
         raise ValueError("eigenvalues must reach above floor times the mean chi1^L")
     lam = np.geomspace(low, ev[-1], n_points)
     empirical = 1.0 - np.searchsorted(ev, lam, side="right") / ev.size
-    return float(np.max(np.abs(spectral_ccdf(lam, sigma_w, sigma_b, depth, phi, weights, n_grid) - empirical)))
-
-
-# --- simulation -------------------------------------------------------------------
-
-def jacobian_spectrum(width, depth, sigma_w, sigma_b, phi="tanh", weights="orthogonal", rng=None, q0=None):
-    r"""Eigenvalues of :math:`JJ^\top` for one simulated network fed an input at :math:`q^*`.
-
-    An input :math:`x^0 = \phi(h^0)` with :math:`h^0_i \sim \mathcal N(0, q^*)`
-    puts every layer's pre-activations at the fixed point. The Jacobian is
-    accumulated layer by layer, :math:`J \leftarrow D^l W^l J`, and its squared
-    singular values (from an SVD, which is accurate where forming :math:`JJ^\top`
-    would square the condition number) are returned.
-
-    Parameters
-    ----------
-    width : int
-        :math:`N \ge 2`.
-    depth : int
-        :math:`L \ge 1`.
-    sigma_w : float
-        :math:`> 0`; orthogonal weights are :math:`\sigma_w O` with Haar :math:`O`.
-    sigma_b : float
-        :math:`\ge 0`.
-    phi : str
-        One of :data:`PHIS`.
-    weights : str
-        ``"orthogonal"`` or ``"gaussian"``.
-    rng : None, int or numpy.random.Generator
-    q0 : float, optional
-        Length of the input's pre-activations; default :math:`q^*`. Needed for
-        ReLU and linear networks without biases, whose every length is a fixed
-        point at criticality.
-
-    Returns
-    -------
-    ndarray, shape (width,)
-        In increasing order.
-    """
-    _check_phi(phi)
-    _check_weights(weights)
-    width = v.integer("width", width, lo=2)
-    depth = v.integer("depth", depth, lo=1)
-    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
-    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
-    if q0 is None:
-        q0 = float(mf.q_star(sigma_w, sigma_b, phi))
-    q0 = v.real("q0", q0, lo=0.0)
-    if phi == "relu" and q0 == 0.0:
-        raise ValueError("q0 must be > 0 for ReLU: at q0 = 0 every unit sits on the kink")
-    gen = v.as_generator(rng)
-    f, df, _ = mf.PHIS[phi]
-    x = f(np.sqrt(q0) * gen.standard_normal(width))
-    J = None
-    for _ in range(depth):
-        W = (init.orthogonal(width, sigma_w, gen) if weights == "orthogonal"
-             else init.gaussian(width, width, sigma_w, gen))
-        h = W @ x + sigma_b * gen.standard_normal(width)
-        J = df(h)[:, None] * (W if J is None else W @ J)
-        x = f(h)
-    return np.sort(np.linalg.svd(J, compute_uv=False) ** 2)
+    n_grid = v.integer("n_grid", n_grid, lo=100)
+    return float(np.max(np.abs(_spectral_ccdf(lam, net, n_grid) - empirical)))

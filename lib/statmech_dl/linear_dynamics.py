@@ -24,9 +24,11 @@ network evolves independently (Saxe, McClelland & Ganguli, 2014, 2019):
 
 Time is measured in units of :math:`\tau`: a gradient-descent step with learning
 rate :math:`\eta` advances :math:`t/\tau` by :math:`\eta`.
-"""
 
-from dataclasses import dataclass, field
+This module holds the theory. Networks are trained by
+:func:`statmech_dl.training.train_linear_network`, and the curvature of their
+loss is computed in :mod:`statmech_dl.saddles`.
+"""
 
 import numpy as np
 
@@ -37,8 +39,6 @@ __all__ = [
     "deep_mode_strength",
     "learning_time",
     "learning_time_deep_limit",
-    "hessian_top_eigenvalue",
-    "gauss_newton_hessian",
     "shallow_mode_strength",
     "half_time",
     "shallow_half_time",
@@ -49,8 +49,6 @@ __all__ = [
     "decoupled_initial_weights",
     "effective_initial_strength",
     "crossing_time",
-    "LinearTrajectory",
-    "train_linear_network",
 ]
 
 
@@ -361,81 +359,6 @@ def learning_time_deep_limit(s, u0, uf, n_layers, tau=1.0):
     return float(tau / (n_layers - 1) * bracket)
 
 
-def hessian_top_eigenvalue(s, n_layers):
-    r"""Largest Hessian eigenvalue of the loss at a balanced solution.
-
-    For a chain of :math:`N_l - 1` scalar weights :math:`w` with
-    :math:`w^{N_l-1} = s` and loss :math:`\tfrac12 (s - \prod_i w_i)^2`, the
-    Hessian at the solution is :math:`g g^\top` with :math:`g_i = s/w`, so
-
-    .. math::
-
-        \lambda_{\max} = (N_l - 1)\, s^{2 - 2/(N_l-1)} .
-
-    For a whitened matrix network the same holds with :math:`s` the largest
-    singular value. It grows linearly with depth, so stable gradient descent
-    needs a learning rate :math:`\eta < 2/\lambda_{\max} \propto 1/N_l`
-    (chapter *Deep linear dynamics*).
-
-    Parameters
-    ----------
-    s : float or array_like
-        Singular value, :math:`s > 0`.
-    n_layers : int
-        :math:`N_l \ge 2`.
-    """
-    s = v.real_array("s", s, lo=0.0, lo_open=True)
-    n_layers = _n_layers(n_layers)
-    return v.scalar_or_array((n_layers - 1) * s ** (2.0 - 2.0 / (n_layers - 1)))
-
-
-def gauss_newton_hessian(weights, sigma11=None):
-    r"""Hessian of the squared loss at a zero-residual point, for all weights.
-
-    Where the network's map equals the least-squares solution the residual
-    vanishes and the Hessian of :math:`\mathcal L = \tfrac12
-    \operatorname{tr}[(W - W^*) \Sigma^{11} (W - W^*)^\top]` is exactly
-    :math:`J^\top (\Sigma^{11} \otimes I) J`, with :math:`J` the Jacobian of
-    :math:`\operatorname{vec} W` with respect to all weights. Since
-    :math:`\partial W / \partial W_l = A_l\, (\cdot)\, B_l` with :math:`A_l`
-    the product of the layers above and :math:`B_l` of those below,
-    :math:`J_l = B_l^\top \otimes A_l`. Used in the chapter *Deep linear
-    dynamics* to measure curvature against depth.
-
-    Parameters
-    ----------
-    weights : list of ndarray
-        Layer weights, first layer first.
-    sigma11 : array_like, optional
-        Input correlations; the identity (whitened inputs) by default.
-
-    Returns
-    -------
-    ndarray, shape (n_params, n_params)
-        In the order of the flattened (row-major) layers.
-    """
-    Ws = [v.matrix(f"weights[{i}]", W) for i, W in enumerate(weights)]
-    if not Ws:
-        raise ValueError("weights must hold at least one matrix")
-    n_in = Ws[0].shape[1]
-    for i in range(1, len(Ws)):
-        if Ws[i].shape[1] != Ws[i - 1].shape[0]:
-            raise ValueError(f"weights[{i}] has {Ws[i].shape[1]} inputs, expected {Ws[i - 1].shape[0]}")
-    sigma11 = np.eye(n_in) if sigma11 is None else v.matrix("sigma11", sigma11)
-    n_out = Ws[-1].shape[0]
-    blocks = []
-    for l in range(len(Ws)):
-        below = _chain(Ws[:l])
-        above = _chain(Ws[l + 1:])
-        B = np.eye(n_in) if below is None else below
-        A = np.eye(n_out) if above is None else above
-        # Row-major vec: vec(A E B) = (A kron B^T) vec(E).
-        blocks.append(np.kron(A, B.T))
-    J = np.hstack(blocks)
-    metric = np.kron(np.eye(n_out), sigma11)
-    return J.T @ metric @ J
-
-
 def input_output_correlations(X, Y):
     r"""Input and input-output correlation matrices of a data set.
 
@@ -673,189 +596,3 @@ def crossing_time(t, values, level):
     k = int(above[0])
     frac = (level - values[k - 1]) / (values[k] - values[k - 1])
     return float(t[k - 1] + frac * (t[k] - t[k - 1]))
-
-
-@dataclass
-class LinearTrajectory:
-    """Recorded trajectory of :func:`train_linear_network`.
-
-    Attributes
-    ----------
-    t : ndarray, shape (T,)
-        Times in units of :math:`\\tau` (step times learning rate).
-    maps : ndarray, shape (T, N3, N1)
-        Input-output map :math:`W_L \\cdots W_1` at each recorded time.
-    loss : ndarray, shape (T,)
-        Training loss at each recorded time.
-    weights : list of ndarray
-        One array per layer, shape ``(T, n_out, n_in)``, when
-        ``record_weights=True``; otherwise the final weights, one matrix per
-        layer.
-    """
-
-    t: np.ndarray
-    maps: np.ndarray
-    loss: np.ndarray
-    weights: list = field(default_factory=list)
-
-
-def _chain(mats):
-    # Product mats[-1] @ ... @ mats[0]; None stands for the identity, which
-    # is never multiplied out (one-hot inputs make the first factor large).
-    out = None
-    for M in mats:
-        out = M if out is None else M @ out
-    return out
-
-
-def train_linear_network(
-    X,
-    Y,
-    hidden=(100,),
-    lr=0.01,
-    n_steps=1000,
-    init_scale=1e-3,
-    rng=None,
-    initial_weights=None,
-    record_every=10,
-    record_weights=False,
-    target_loss=None,
-):
-    r"""Full-batch gradient descent on a linear network :math:`\hat y = W_L\cdots W_1 x`.
-
-    Minimises :math:`\mathcal{L} = \frac{1}{2P}\sum_\mu \lVert y^\mu - W x^\mu
-    \rVert^2` with :math:`W = W_L \cdots W_1`. The gradient with respect to
-    layer :math:`l` is
-
-    .. math::
-
-        \frac{\partial \mathcal{L}}{\partial W_l}
-        = -(W_L \cdots W_{l+1})^\top \left(\Sigma^{31} - W \Sigma^{11}\right)
-          (W_{l-1} \cdots W_1)^\top ,
-
-    so only the correlation matrices are needed. One step with learning rate
-    :math:`\eta` advances time by :math:`\eta` in units of :math:`\tau`. Used in
-    the chapters *Semantic development* and *Deep linear dynamics*.
-
-    Implemented in NumPy, which is the faster choice at the book's sizes: on the
-    book's 2-core machine a chain of thirty 64x64 products took 0.34 ms in
-    NumPy against 0.44 ms in torch (single-threaded, float64).
-
-    Parameters
-    ----------
-    X : array_like, shape (N1, P)
-        Inputs, one column per example.
-    Y : array_like, shape (N3, P)
-        Targets, one column per example.
-    hidden : int or sequence of int, optional
-        Hidden layer sizes; ``()`` gives a network with no hidden layer.
-    lr : float, optional
-        Learning rate :math:`\eta > 0`.
-    n_steps : int, optional
-        Number of gradient steps, at least 1.
-    init_scale : float, optional
-        Standard deviation of the i.i.d. Gaussian initial weights, :math:`\ge 0`.
-        Ignored when ``initial_weights`` is given.
-    rng : None, int or numpy.random.Generator, optional
-        Source of the initial weights.
-    initial_weights : list of array_like, optional
-        Explicit initial weights, first layer first.
-    record_every : int, optional
-        Record the map and loss every this many steps (and at the last step).
-    record_weights : bool, optional
-        Also record every layer's weights.
-    target_loss : float, optional
-        Stop at the first recorded step whose loss is at most this value (the
-        last recorded time is then the time to reach this criterion, to within
-        ``record_every`` steps).
-
-    Returns
-    -------
-    LinearTrajectory
-
-    Raises
-    ------
-    ValueError
-        For bad arguments, and if the loss stops being finite (``lr`` too large).
-    """
-    X = v.matrix("X", X)
-    Y = v.matrix("Y", Y)
-    sigma11, sigma31 = input_output_correlations(X, Y)
-    sigma33_trace = float(np.sum(Y * Y)) / Y.shape[1]
-    n_in, n_out = X.shape[0], Y.shape[0]
-
-    if np.ndim(hidden) == 0:
-        hidden = (v.integer("hidden", hidden, lo=1),)
-    hidden = tuple(v.integer("hidden", h, lo=1) for h in hidden)
-    sizes = (n_in,) + hidden + (n_out,)
-    lr = v.real("lr", lr, lo=0.0, lo_open=True)
-    n_steps = v.integer("n_steps", n_steps, lo=1)
-    record_every = v.integer("record_every", record_every, lo=1)
-    if target_loss is not None:
-        target_loss = v.real("target_loss", target_loss, lo=0.0)
-
-    if initial_weights is None:
-        init_scale = v.real("init_scale", init_scale, lo=0.0)
-        gen = v.as_generator(rng)
-        Ws = [init_scale * gen.standard_normal((sizes[i + 1], sizes[i])) for i in range(len(sizes) - 1)]
-    else:
-        if len(initial_weights) != len(sizes) - 1:
-            raise ValueError(f"initial_weights must hold {len(sizes) - 1} matrices for hidden={hidden}, got {len(initial_weights)}")
-        Ws = []
-        for i, W in enumerate(initial_weights):
-            W = v.matrix(f"initial_weights[{i}]", W).copy()
-            if W.shape != (sizes[i + 1], sizes[i]):
-                raise ValueError(f"initial_weights[{i}] must have shape {(sizes[i + 1], sizes[i])}, got {W.shape}")
-            Ws.append(W)
-
-    # With whitened or one-hot inputs Sigma11 is a multiple of the identity,
-    # and W @ Sigma11 reduces to a scalar product: a large saving for one-hot
-    # inputs, where Sigma11 is P x P.
-    diag = sigma11[0, 0]
-    scalar_input = np.allclose(sigma11, diag * np.eye(n_in), rtol=0, atol=1e-14 * max(diag, 1e-300))
-
-    def loss_of(W):
-        WS = diag * W if scalar_input else W @ sigma11
-        return 0.5 * (sigma33_trace - 2.0 * np.sum(W * sigma31) + np.sum(WS * W))
-
-    record_steps = set(range(0, n_steps + 1, record_every)) | {n_steps}
-    ts, maps, losses = [], [], []
-    weight_hist = [[] for _ in Ws]
-    # Overflow is caught below and reported as a ValueError naming lr, so the
-    # floating-point warnings it would print first are silenced.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for step in range(n_steps + 1):
-            W = _chain(Ws)
-            if not np.all(np.isfinite(W)):
-                raise ValueError(f"training diverged at step {step}: lr={lr:g} is too large for this data")
-            if step in record_steps:
-                L = loss_of(W)
-                if not np.isfinite(L):
-                    raise ValueError(f"training diverged at step {step}: lr={lr:g} is too large for this data")
-                ts.append(step * lr)
-                maps.append(W)
-                losses.append(L)
-                if record_weights:
-                    for h, Wl in zip(weight_hist, Ws):
-                        h.append(Wl.copy())
-                if target_loss is not None and L <= target_loss:
-                    break
-            if step == n_steps:
-                break
-            G = sigma31 - (diag * W if scalar_input else W @ sigma11)
-            # below[l] = W_{l-1}...W_1 and above[l] = W_L...W_{l+1} (None = identity).
-            below = [None]
-            for Wl in Ws[:-1]:
-                below.append(_chain([below[-1], Wl]) if below[-1] is not None else Wl)
-            above = [None]
-            for Wl in reversed(Ws[1:]):
-                above.append(Wl if above[-1] is None else above[-1] @ Wl)
-            above = above[::-1]
-            for l in range(len(Ws)):
-                grad = G if above[l] is None else above[l].T @ G
-                if below[l] is not None:
-                    grad = grad @ below[l].T
-                Ws[l] = Ws[l] + lr * grad
-
-    weights = [np.array(h) for h in weight_hist] if record_weights else Ws
-    return LinearTrajectory(np.array(ts), np.array(maps), np.array(losses), weights)

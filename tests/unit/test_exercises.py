@@ -55,13 +55,13 @@ def test_illusory_peak_check():
 
 # --- Deep linear dynamics ---------------------------------------------------
 
-from statmech_dl import init  # noqa: E402
+from statmech_dl import init, saddles  # noqa: E402
 from statmech_dl.exercises import deep_linear_dynamics as dex  # noqa: E402
 
 
 def test_deep_linear_checks_accept_right_answers():
     dex.check_three_layer_time(lambda s, u0, uf, tau: ld.learning_time(s, u0, uf, 3, tau))
-    dex.check_hessian_top(ld.hessian_top_eigenvalue)
+    dex.check_hessian_top(saddles.hessian_top_eigenvalue)
     dex.check_haar(lambda n, rng: init.orthogonal(n, rng=rng))
     dex.check_product_variance(lambda L: float(L))
 

@@ -10,6 +10,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import erf
 
+from statmech_dl import networks, nonlinearities
 from statmech_dl import isometry as iso
 from statmech_dl import meanfield as mf
 
@@ -17,11 +18,11 @@ WIDTH, SEEDS = 300, range(3)
 
 
 def simulated(sw, sb, L, phi, weights, q0=None):
-    return np.concatenate([iso.jacobian_spectrum(WIDTH, L, sw, sb, phi, weights, rng=s, q0=q0) for s in SEEDS])
+    return np.concatenate([networks.jacobian_spectrum(WIDTH, L, sw, sb, phi, weights, rng=s, q0=q0) for s in SEEDS])
 
 
 def test_derivative_moments():
-    df = mf.PHIS["tanh"][1]
+    df = nonlinearities.get("tanh").df
     for q in (0.05, 0.7, 4.0):
         mu = iso.derivative_moments(q, "tanh", 3)
         for k in range(3):
@@ -72,12 +73,12 @@ CASES = [  # phi, q*, depth, weights
 ]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=["-".join(map(str, c)) for c in CASES])
+@pytest.fixture(scope="module", params=[pytest.param(c, marks=pytest.mark.slow, id="-".join(map(str, c)))
+                                        for c in CASES])
 def case(request):
     phi, q, L, weights = request.param
     sw, sb = iso.critical_point(q, phi)
-    q0 = q if phi in ("relu", "linear") else None
-    return phi, sw, sb, L, weights, simulated(sw, sb, L, phi, weights, q0)
+    return phi, sw, sb, L, weights, simulated(sw, sb, L, phi, weights, q0=q)
 
 
 def test_variance_matches_simulation(case):
@@ -101,6 +102,7 @@ def test_ccdf_matches_simulation(case):
     assert iso.kolmogorov_distance(ev, sw, sb, L, phi, weights) < 0.03
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phi,q,L,weights", [("tanh", 1.0, 3, "orthogonal"), ("tanh", 0.3, 6, "gaussian"),
                                              ("erf", 0.3, 2, "gaussian"), ("hard_tanh", 1.0, 4, "orthogonal"),
                                              ("relu", 1.0, 3, "gaussian"), ("linear", 1.0, 4, "gaussian")])
@@ -193,9 +195,9 @@ def test_validation():
     with pytest.raises(ValueError, match="lam"):
         iso.spectral_density([0.0, 1.0], 1.0, 0.1, 3)
     with pytest.raises(ValueError, match="width"):
-        iso.jacobian_spectrum(1, 3, 1.0, 0.1)
+        networks.jacobian_spectrum(1, 3, 1.0, 0.1)
     with pytest.raises(ValueError, match="q0"):
-        iso.jacobian_spectrum(10, 3, np.sqrt(2), 0.0, "relu")
+        networks.jacobian_spectrum(10, 3, np.sqrt(2), 0.0, "relu")
     with pytest.raises(ValueError, match="n_grid"):
         iso.spectral_ccdf([1.0], 1.0, 0.1, 3, n_grid=5)
     with pytest.raises(ValueError, match="floor"):

@@ -9,6 +9,7 @@ and also check that halving the learning rate halves the error.
 import numpy as np
 import pytest
 
+from statmech_dl import init, training
 from statmech_dl import linear_dynamics as ld
 from statmech_dl import semantic as sm
 
@@ -75,7 +76,7 @@ def decoupled_error(s_values, a0, lr, seed):
     Y = (U * s) @ Vt @ X
     init = ld.decoupled_initial_weights(U, Vt, a0, n_hidden=8, rng=seed)
     t_end = 12.0 / min(s_values)
-    run = ld.train_linear_network(X, Y, hidden=8, lr=lr, n_steps=int(round(t_end / lr)),
+    run = training.train_linear_network(X, Y, hidden=8, lr=lr, n_steps=int(round(t_end / lr)),
                                   initial_weights=init, record_every=max(1, int(0.05 / lr)))
     a = ld.project_modes(run.maps, U, Vt)
     theory = ld.mode_strength(run.t[:, None], s, a0, tau=1.0)
@@ -101,7 +102,7 @@ def test_one_hot_items_rescale_time_by_P():
     P = Y.shape[1]
     U, s, Vt = ld.mode_decomposition(Y)
     init = ld.decoupled_initial_weights(U, Vt, 1e-3, n_hidden=16, rng=1)
-    run = ld.train_linear_network(np.eye(P), Y, hidden=16, lr=0.005, n_steps=8000,
+    run = training.train_linear_network(np.eye(P), Y, hidden=16, lr=0.005, n_steps=8000,
                                   initial_weights=init, record_every=40)
     a = ld.project_modes(run.maps, U, Vt)
     good = np.max(np.abs(a - ld.mode_strength(run.t[:, None], s, 1e-3, tau=P)) / s)
@@ -120,7 +121,7 @@ def test_small_random_init_half_times(seed):
     Y = data.matrix
     P = Y.shape[1]
     U, s, Vt = ld.mode_decomposition(Y)
-    run = ld.train_linear_network(np.eye(P), Y, hidden=32, lr=0.005, n_steps=12000,
+    run = training.train_linear_network(np.eye(P), Y, hidden=32, lr=0.005, n_steps=12000,
                                   init_scale=1e-3, rng=seed, record_every=20, record_weights=True)
     a0 = ld.effective_initial_strength([w[0] for w in run.weights], U, Vt)
     a = ld.project_modes(run.maps, U, Vt)
@@ -136,7 +137,7 @@ def test_shallow_network_simulation():
     Y = data.matrix
     P = Y.shape[1]
     U, s, Vt = ld.mode_decomposition(Y)
-    run = ld.train_linear_network(np.eye(P), Y, hidden=(), lr=0.01, n_steps=3000, init_scale=0.0,
+    run = training.train_linear_network(np.eye(P), Y, hidden=(), lr=0.01, n_steps=3000, init_scale=0.0,
                                   record_every=10)
     a = ld.project_modes(run.maps, U, Vt)
     theory = ld.shallow_mode_strength(run.t[:, None], s, 0.0, tau=P)
@@ -152,30 +153,6 @@ def test_effective_initial_strength_of_decoupled_weights_is_a0():
     W = ld.decoupled_initial_weights(U, Vt, a0, n_hidden=6, rng=1)
     assert np.allclose(W[1] @ W[0], (U * a0) @ Vt)
     assert np.allclose(ld.effective_initial_strength(W, U, Vt), a0)
-
-
-def test_loss_is_recorded_and_decreases():
-    data = sm.rogers_mcclelland()
-    run = ld.train_linear_network(np.eye(8), data.matrix, hidden=16, lr=0.01, n_steps=2000,
-                                  init_scale=1e-2, rng=0, record_every=100)
-    direct = 0.5 * np.mean(np.sum((data.matrix - run.maps[-1]) ** 2, axis=0))
-    assert run.loss[-1] == pytest.approx(direct, rel=1e-9)
-    assert np.all(np.diff(run.loss) <= 1e-12)
-
-
-def test_training_is_seeded():
-    data = sm.rogers_mcclelland()
-    kw = dict(hidden=8, lr=0.01, n_steps=50, init_scale=0.1, record_every=10)
-    a = ld.train_linear_network(np.eye(8), data.matrix, rng=5, **kw)
-    b = ld.train_linear_network(np.eye(8), data.matrix, rng=5, **kw)
-    assert np.array_equal(a.maps, b.maps)
-
-
-def test_deeper_networks_train():
-    data = sm.rogers_mcclelland()
-    run = ld.train_linear_network(np.eye(8), data.matrix, hidden=(16, 16), lr=0.02, n_steps=4000,
-                                  init_scale=0.2, rng=0, record_every=500)
-    assert run.loss[-1] < 1e-3 * run.loss[0]
 
 
 # --- helpers ----------------------------------------------------------------
@@ -229,23 +206,112 @@ def test_half_time_requires_a0_below_half():
         ld.half_time(1.0, 0.6)
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    (dict(lr=0.0), "lr"), (dict(lr=np.nan), "lr"), (dict(n_steps=0), "n_steps"),
-    (dict(n_steps=2.5), "n_steps"), (dict(hidden=0), "hidden"), (dict(record_every=0), "record_every"),
-    (dict(init_scale=-1.0), "init_scale"), (dict(rng="seed"), "rng"),
+# --- deep networks: reduced dynamics --------------------------------------------
+
+def test_deep_mode_strength_reduces_to_closed_forms():
+    t = np.linspace(0, 6, 50)
+    assert np.allclose(ld.deep_mode_strength(t, 2.0, 0.01, 3), ld.mode_strength(t, 2.0, 0.01))
+    assert np.allclose(ld.deep_mode_strength(t, 2.0, 0.01, 2), ld.shallow_mode_strength(t, 2.0, 0.01))
+
+
+@pytest.mark.parametrize("n_layers", [4, 6, 11, 31])
+@pytest.mark.parametrize("s,u0", [(2.0, 0.01), (1.0, 0.3), (0.5, 2.0)])
+def test_deep_mode_strength_solves_reduced_ode(n_layers, s, u0):
+    # Resolve the transition, which sharpens with depth: span 1.2 learning times.
+    u_end = s * (1 - 1e-3) if u0 < s else s * (1 + 1e-3)
+    t = np.linspace(0, 1.2 * ld.learning_time(s, u0, u_end, n_layers), 20001)
+    u = ld.deep_mode_strength(t, s, u0, n_layers)
+    assert u[0] == pytest.approx(u0)
+    rhs = (n_layers - 1) * u ** (2 - 2 / (n_layers - 1)) * (s - u)
+    assert np.max(np.abs(np.gradient(u, t, edge_order=2) - rhs)) < 1e-3 * max(np.max(np.abs(rhs)), 1e-3)
+
+
+@pytest.mark.parametrize("n_layers", [2, 3, 4, 7, 20])
+@pytest.mark.parametrize("uf", [0.05, 1.0, 1.99])
+def test_learning_time_inverts_the_trajectory(n_layers, uf):
+    t = ld.learning_time(2.0, 0.01, uf, n_layers, tau=3.0)
+    assert ld.deep_mode_strength(t, 2.0, 0.01, n_layers, tau=3.0) == pytest.approx(uf, rel=1e-8)
+
+
+def test_learning_time_shrinking_mode_and_zero_interval():
+    t = ld.learning_time(1.0, 3.0, 1.5, 5)
+    assert ld.deep_mode_strength(t, 1.0, 3.0, 5) == pytest.approx(1.5, rel=1e-8)
+    assert ld.learning_time(1.0, 0.2, 0.2, 5) == 0.0
+
+
+def test_deep_limit():
+    gaps = [abs(ld.learning_time(2.0, 0.5, 1.5, n) / ld.learning_time_deep_limit(2.0, 0.5, 1.5, n) - 1)
+            for n in (10, 100, 1000)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-2
+
+
+def test_iterations_stay_finite_with_lr_proportional_to_inverse_depth():
+    # tau = (N_l - 1)/c steps: the number of steps converges as depth grows.
+    steps = [ld.learning_time(2.0, 0.5, 1.9, n, tau=(n - 1) / 0.1) for n in (5, 50, 500)]
+    assert steps[2] == pytest.approx(steps[1], rel=0.05)
+    assert steps[2] < 2 * steps[0]
+
+
+@pytest.mark.parametrize("n_layers", [3, 5, 9])
+@pytest.mark.parametrize("s", [0.5, 2.0])
+def test_scalar_chain_gradient_descent_follows_reduced_ode(n_layers, s):
+    # A chain of scalar weights is a deep linear network of width one.
+    u0, lr = 0.05, 1e-3
+    w0 = u0 ** (1 / (n_layers - 1))
+    X, Y = np.ones((1, 1)), np.full((1, 1), s)
+    run = training.train_linear_network(X, Y, hidden=(1,) * (n_layers - 2), lr=lr,
+                                  n_steps=int(6 / lr), record_every=50,
+                                  initial_weights=[np.full((1, 1), w0)] * (n_layers - 1))
+    theory = ld.deep_mode_strength(run.t, s, u0, n_layers)
+    assert np.max(np.abs(run.maps[:, 0, 0] - theory)) < 20 * lr * s * (n_layers - 1)
+
+
+def balanced_solution(s, n_layers, n, rng):
+    """Balanced weights whose product is U diag(s) V^T, layers joined by random rotations."""
+    U, V = init.orthogonal(n, rng=rng), init.orthogonal(n, rng=rng)
+    return ld.decoupled_initial_weights(U, V.T, s, n_hidden=n, rng=rng, n_layers=n_layers), U, V
+
+
+@pytest.mark.parametrize("n_layers", [2, 3, 4, 7])
+def test_decoupled_weights_are_balanced_with_the_right_product(n_layers):
+    rng = np.random.default_rng(0)
+    s = np.array([2.0, 1.0, 0.5])
+    Ws, U, V = balanced_solution(s, n_layers, 3, rng)
+    W = Ws[0]
+    for Wl in Ws[1:]:
+        W = Wl @ W
+    assert np.allclose(W, (U * s) @ V.T)
+    for lower, upper in zip(Ws[:-1], Ws[1:]):
+        assert np.allclose(lower @ lower.T, upper.T @ upper)   # balance is conserved by gradient flow
+
+
+@pytest.mark.parametrize("n_layers", [4, 8])
+def test_decoupled_matrix_network_follows_reduced_ode(n_layers):
+    rng = np.random.default_rng(1)
+    n, s, u0, lr = 5, np.array([2.0, 1.4, 0.9]), 0.02, 2e-3
+    U, V = init.semi_orthogonal(n, 3, rng=rng), init.semi_orthogonal(n, 3, rng=rng)
+    X = np.sqrt(n) * np.eye(n)
+    Y = (U * s) @ V.T @ X
+    weights = ld.decoupled_initial_weights(U, V.T, u0, n_hidden=4, rng=rng, n_layers=n_layers)
+    t_end = 1.3 * ld.learning_time(s.min(), u0, 0.99 * s.min(), n_layers)
+    run = training.train_linear_network(X, Y, hidden=[4] * (n_layers - 2), lr=lr, n_steps=int(t_end / lr),
+                                  record_every=20, initial_weights=weights)
+    sim = ld.project_modes(run.maps, U, V.T)
+    theory = ld.deep_mode_strength(run.t[:, None], s, u0, n_layers)
+    # Euler error: a few times lr times the largest rate (N_l - 1) s_max^2.
+    assert np.max(np.abs(sim - theory) / s) < 2 * lr * (n_layers - 1) * s.max() ** 2
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: ld.deep_mode_strength(1.0, 1.0, 0.1, 1), "n_layers"),
+    (lambda: ld.deep_mode_strength(1.0, 1.0, 0.0, 4), "u0"),
+    (lambda: ld.learning_time(1.0, 0.0, 0.5, 4), "u0"),
+    (lambda: ld.learning_time(1.0, 0.1, 1.0, 4), "uf"),
+    (lambda: ld.learning_time(1.0, 0.1, 1.5, 4), "uf"),
+    (lambda: ld.learning_time(1.0, 1.0, 0.5, 4), "u0"),
+    (lambda: ld.learning_time(-1.0, 0.1, 0.5, 4), "s"),
+    (lambda: ld.learning_time(1.0, 0.1, 0.5, 4, tau=0), "tau"),
 ])
-def test_train_rejects_bad_arguments(kwargs, name):
-    args = dict(hidden=4, lr=0.01, n_steps=10, init_scale=0.1, rng=0)
-    args.update(kwargs)
+def test_deep_theory_rejects_bad_arguments(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
-        ld.train_linear_network(np.eye(3), np.ones((2, 3)), **args)
-
-
-def test_train_rejects_mismatched_data_and_divergence():
-    with pytest.raises(ValueError, match="same number of columns"):
-        ld.train_linear_network(np.eye(3), np.ones((2, 4)))
-    with pytest.raises(ValueError, match="diverged"):
-        ld.train_linear_network(np.eye(3), 10 * np.ones((2, 3)), hidden=4, lr=50.0, n_steps=200,
-                                init_scale=0.5, rng=0)
-    with pytest.raises(ValueError, match=r"initial_weights\[0\] must have shape"):
-        ld.train_linear_network(np.eye(3), np.ones((2, 3)), hidden=4, initial_weights=[np.ones((4, 2)), np.ones((2, 4))])
+        call()

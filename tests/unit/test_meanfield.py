@@ -1,10 +1,13 @@
-"""Mean-field maps against adaptive quadrature, closed forms and finite-width networks."""
+"""Mean-field theory against adaptive quadrature, closed forms and finite-width networks (statmech_dl.networks)."""
 
 import numpy as np
 import pytest
 from scipy.integrate import quad
 
+from statmech_dl import _quadrature, networks, nonlinearities
 from statmech_dl import meanfield as mf
+
+from grids import cases
 
 
 def quad_average(g, q):
@@ -20,17 +23,18 @@ def quad_average(g, q):
 def test_averages_match_adaptive_quadrature(phi, kind):
     if phi == "hard_tanh" and kind in ("ddf2", "fddf"):
         pytest.skip("hard tanh has no second derivative")
-    g = mf._integrand(phi, kind)
+    nl = nonlinearities.get(phi)
+    g = _quadrature.integrand(nl, kind)
     # The whole diagram: sigma_w <= 5, sigma_b <= 2 gives q* up to about 29.
     for q in (1e-6, 1e-3, 0.05, 0.7, 3.0, 11.0, 29.0, 60.0):
-        assert mf._average(phi, kind, q) == pytest.approx(quad_average(g, q), rel=1e-8)
+        assert _quadrature.average(nl, kind, q) == pytest.approx(quad_average(g, q), rel=1e-8)
 
 
 def test_trap_plain_gauss_hermite_fails_where_we_do_not():
     # At sigma_w = 4, sigma_b = 0.3 the integrand of chi2 is sharply peaked in z.
     sw, sb = 4.0, 0.3
     qs = mf.q_star(sw, sb)
-    g = mf._integrand("tanh", "ddf2")
+    g = _quadrature.integrand(nonlinearities.get("tanh"), "ddf2")
     exact = sw**2 * quad_average(g, qs)
     z, w = np.polynomial.hermite_e.hermegauss(200)
     hermite = sw**2 * np.sum(w * g(np.sqrt(qs) * z)) / np.sqrt(2 * np.pi)
@@ -40,8 +44,9 @@ def test_trap_plain_gauss_hermite_fails_where_we_do_not():
 
 @pytest.mark.parametrize("q", [1e-4, 0.3, 2.0, 25.0])
 def test_erf_and_relu_closed_forms(q):
-    assert mf._average("erf", "f2", q) == pytest.approx(2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)), rel=1e-9)
-    assert mf._average("erf", "df2", q) == pytest.approx(4 / np.pi / np.sqrt(1 + 4 * q), rel=1e-9)
+    erf = nonlinearities.get("erf")
+    assert _quadrature.average(erf, "f2", q) == pytest.approx(2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)), rel=1e-9)
+    assert _quadrature.average(erf, "df2", q) == pytest.approx(4 / np.pi / np.sqrt(1 + 4 * q), rel=1e-9)
     assert mf.q_map(q, 1.3, 0.2, "relu") == pytest.approx(1.69 * q / 2 + 0.04, rel=1e-12)
     assert mf.q_map(q, 1.3, 0.2, "linear") == pytest.approx(1.69 * q + 0.04, rel=1e-12)
 
@@ -112,50 +117,54 @@ def test_depth_scales():
     assert np.isfinite(chaotic) and chaotic > 0
 
 
-def start_at_q_star(N, sw, sb, c0, rng):
-    """Two inputs whose first-layer pre-activations have length q* and correlation ~c0."""
-    qs = mf.q_star(sw, sb)
-    scale = np.sqrt(max(qs - sb**2, 0) / sw**2)          # q1 = sw^2 |x|^2/N + sb^2 = q*
-    z1, z2 = rng.standard_normal((2, N))
-    x = np.stack([z1, c0 * z1 + np.sqrt(1 - c0**2) * z2], axis=1)
-    return scale * x / np.sqrt(np.mean(x**2, axis=0)), qs
+# --- theory against wide networks, over the grid of phi x (sigma_w, sigma_b) -----
+
+N_WIDE, N_NETS = 1000, 6
+#: Four standard errors of an average over N_NETS networks of width N_WIDE: a mean of
+#: N squared Gaussians has relative standard error sqrt(2/N), a sample correlation
+#: over N units a standard error below 1/sqrt(N).
+Q_RTOL = 4 * np.sqrt(2 / (N_WIDE * N_NETS))
+C_ATOL = 4 / np.sqrt(N_WIDE * N_NETS)
 
 
-@pytest.mark.parametrize("sw,sb", [(1.2, 0.3), (2.5, 0.3)])
-def test_wide_networks_follow_the_maps(sw, sb):
-    N, depth, c0, n_net = 1000, 8, 0.6, 8
-    qs_all, cs_all = [], []
-    for seed in range(n_net):
+def wide_statistics(phi, sw, sb, c0, depth, seed0=0):
+    """Mean length and correlation per layer of N_NETS networks fed two inputs at q* with correlation c0."""
+    qs = mf.q_star(sw, sb, phi)
+    q_all, c_all = [], []
+    for seed in range(seed0, seed0 + N_NETS):
         rng = np.random.default_rng(seed)
-        x, qs = start_at_q_star(N, sw, sb, c0, rng)
-        h = mf.simulate(x, depth, sw, sb, rng=rng)
-        q = np.mean(h**2, axis=1)                              # (depth, 2)
-        c = np.mean(h[:, :, 0] * h[:, :, 1], axis=1) / np.sqrt(q[:, 0] * q[:, 1])
-        qs_all.append(q.mean(axis=1))
-        cs_all.append(c)
-    q_sim, c_sim = np.mean(qs_all, axis=0), np.mean(cs_all, axis=0)
-    # A mean of N squared Gaussians has relative standard error sqrt(2/N); allow
-    # four standard errors of the average over n_net networks.
-    assert np.allclose(q_sim, qs, rtol=4 * np.sqrt(2 / (N * n_net)))
+        x = networks.scale_to_length(networks.correlated_inputs(N_WIDE, c0, rng), qs, sw, sb)
+        q, c = networks.layer_statistics(networks.simulate(x, depth, sw, sb, phi, rng=rng))
+        q_all.append(q.mean(axis=1))
+        c_all.append(c[:, 0, 1])
+    return qs, np.mean(q_all, axis=0), np.mean(c_all, axis=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phi,sw,sb", cases())
+def test_wide_networks_follow_the_length_and_correlation_maps(phi, sw, sb):
+    depth = 6
+    qs, q_sim, c_sim = wide_statistics(phi, sw, sb, c0=0.6, depth=depth)
+    assert np.allclose(q_sim, qs, rtol=Q_RTOL)
     # Iterate the correlation map from the first layer's measured correlation.
     c_theory = [c_sim[0]]
     for _ in range(depth - 1):
-        c_theory.append(mf.c_map(c_theory[-1], sw, sb))
-    # A sample correlation over N units has standard error below 1/sqrt(N); four
-    # standard errors of the average over n_net networks.
-    assert np.max(np.abs(c_sim - np.array(c_theory))) < 4 / np.sqrt(N * n_net)
+        c_theory.append(mf.c_map(c_theory[-1], sw, sb, phi))
+    assert np.max(np.abs(c_sim - np.array(c_theory))) < C_ATOL
 
 
-def test_q_map_layer_by_layer_from_a_small_input():
-    N, sw, sb = 1000, 2.0, 0.5
+@pytest.mark.slow
+@pytest.mark.parametrize("phi,sw,sb", cases())
+def test_q_map_layer_by_layer_from_a_small_input(phi, sw, sb):
     rng = np.random.default_rng(3)
-    x = 0.1 * rng.standard_normal((N, 1))
-    h = mf.simulate(x, 6, sw, sb, rng=rng)
-    q_sim = np.mean(h**2, axis=(1, 2))
+    x = 0.1 * rng.standard_normal((N_WIDE, N_NETS))
+    q_sim = networks.layer_statistics(networks.simulate(x, 5, sw, sb, phi, rng=rng))[0].mean(axis=1)
     q = [sw**2 * np.mean(x**2) + sb**2]
-    for _ in range(5):
-        q.append(mf.q_map(q[-1], sw, sb))
-    assert np.allclose(q_sim, q, rtol=0.1)
+    for _ in range(4):
+        q.append(mf.q_map(q[-1], sw, sb, phi))
+    # One network: the inputs share its weights, so the error is that of one
+    # width-N average, sqrt(2/N) per layer, compounded over five layers.
+    assert np.allclose(q_sim, q, rtol=5 * 4 * np.sqrt(2 / N_WIDE))
 
 
 @pytest.mark.parametrize("call,name", [
@@ -164,13 +173,27 @@ def test_q_map_layer_by_layer_from_a_small_input():
     (lambda: mf.q_map(-1.0, 1.0, 0.1), "q"),
     (lambda: mf.chi1(1.0, 0.1, "sigmoid"), "phi"),
     (lambda: mf.c_map(1.5, 1.0, 0.1), "c"),
+    (lambda: mf.c_map(0.5, 1.0, 0.0), "sigma_b"),
     (lambda: mf.depth_scales(1.0, 0.1, "relu"), "phi"),
-    (lambda: mf.simulate(np.ones((4, 2)), 0, 1.0, 0.1), "depth"),
-    (lambda: mf.simulate(np.ones((4, 2)), 2, 1.0, 0.1, dropout=0.0), "dropout"),
+    (lambda: mf.depth_scales(1.0, 0.1, dropout=1.5), "dropout"),
+    (lambda: mf.curvature_map(1.0, 1.0, 0.1, "relu"), "phi"),
+    (lambda: mf.curvature_fixed_point(0.5, 0.1), "sigma_w"),
+    (lambda: mf.gaussian_expectation(np.tanh, 0.0, -1.0), "b"),
 ])
 def test_bad_arguments(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
         call()
+
+
+def test_depth_scales_find_q_star_once():
+    # Validation at the door: one call runs the fixed-point search once, not once
+    # per evaluation of the correlation map (it ran 14 times before the library
+    # was reorganised).
+    from unittest import mock
+
+    with mock.patch.object(mf, "_q_star", wraps=mf._q_star) as spy:
+        mf.depth_scales(2.5, 0.3)
+    assert spy.call_count == 1
 
 
 # --- depth scales, curvature, gradients, dropout ----------------------------
@@ -186,9 +209,10 @@ def test_correlation_decay_rate_is_the_depth_scale():
     assert gap[-1] / gap[-2] == pytest.approx(np.exp(-1 / xi_c), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_euclidean_length_and_curvature_of_a_great_circle():
     sw, sb, N, depth, n_net = 2.0, 0.3, 1000, 8, 4
-    runs = [mf.propagate_circle(N, depth, sw, sb, n_points=48, rng=seed) for seed in range(n_net)]
+    runs = [networks.propagate_circle(N, depth, sw, sb, n_points=48, rng=seed) for seed in range(n_net)]
     eu = np.mean([r["euclidean"] for r in runs], axis=0)
     kappa = np.mean([r["kappa_sq"] for r in runs], axis=0)
     # Layer 1 is the circle itself: length 2 pi sqrt(N q*) and kappa~^2 = 1/q*.
@@ -208,13 +232,14 @@ def test_euclidean_length_and_curvature_of_a_great_circle():
     assert theory[-1] < mf.curvature_fixed_point(sw, sb)
 
 
+@pytest.mark.slow
 def test_backpropagated_gradients_scale_by_chi1_per_layer():
     N = 1000
     for sw in (0.9, 2.0):
         sb = 0.3
         qs = mf.q_star(sw, sb)
-        x = np.random.default_rng(0).standard_normal((N, 4)) * np.sqrt(max(qs - sb**2, 0) / sw**2)
-        g = mf.gradient_norms(x, 12, sw, sb, rng=1)
+        x = networks.scale_to_length(np.random.default_rng(0).standard_normal((N, 4)), qs, sw, sb)
+        g = networks.gradient_norms(x, 12, sw, sb, rng=1)
         ratio = np.exp(np.mean(np.log(g[:-1] / g[1:])))
         # 11 layers x 4 inputs of squared norms over N units.
         assert ratio == pytest.approx(mf.chi1(sw, sb), rel=4 * np.sqrt(2 / (N * 44)))
@@ -231,61 +256,13 @@ def test_dropout_destroys_the_critical_point():
     assert mf.q_star(1.0, 0.3, dropout=0.5) > mf.q_star(1.0, 0.3)
 
 
+@pytest.mark.slow
 def test_dropout_simulation_reaches_the_dropout_fixed_point():
     sw, sb, rho, N = 1.0, 0.3, 0.8, 1000
     cs = mf.c_star(sw, sb, dropout=rho)
-    x, _ = start_at_q_star(N, sw, sb, 0.99, np.random.default_rng(0))
+    x = networks.scale_to_length(networks.correlated_inputs(N, 0.99, 0), mf.q_star(sw, sb, dropout=rho), sw, sb)
     c_deep = []
     for seed in range(4):
-        h = mf.simulate(x, 25, sw, sb, rng=seed, dropout=rho)
-        q = np.mean(h[-5:] ** 2, axis=1)
-        c_deep.append(np.mean(np.mean(h[-5:, :, 0] * h[-5:, :, 1], axis=1) / np.sqrt(q[:, 0] * q[:, 1])))
+        h = networks.simulate(x, 25, sw, sb, rng=seed, dropout=rho)
+        c_deep.append(np.mean(networks.layer_statistics(h[-5:])[1][:, 0, 1]))
     assert np.mean(c_deep) == pytest.approx(cs, abs=4 / np.sqrt(N * 4))
-
-
-def test_trainability_follows_the_correlation_depth_scale():
-    # Digits, 40 hidden tanh layers of width 32: near the critical line (xi_c huge)
-    # the network learns; deep in the ordered phase (xi_c ~ 3.6, 40 layers > 6 xi_c)
-    # it stays near chance (10%).
-    from statmech_dl import datasets
-
-    d = datasets.digits(n_train=1000, rng=0)
-    X = d.X_train.T / np.sqrt(np.mean(np.sum(d.X_train**2, axis=0)) / 64)
-    sb = np.sqrt(0.05)
-    critical = mf.train_classifier(X, d.y_train, 40, mf.critical_sigma_w(sb), sb, rng=0)
-    ordered = mf.train_classifier(X, d.y_train, 40, 1.0, sb, rng=0)
-    assert 6 * mf.depth_scales(1.0, sb)[1] < 40
-    assert critical > 0.4 and ordered < 0.25
-    with pytest.raises(ValueError, match="^y must"):
-        mf.train_classifier(X, d.y_train[:-1], 2, 1.0, sb)
-
-
-def test_training_curve_records_learning_and_orthogonal_isometric_start_is_faster():
-    # 30 tanh layers at sigma_w = 1.1, sigma_b = 0 (Saxe et al. 2014): orthogonal
-    # weights keep every singular value of the Jacobian near one and learn faster
-    # than Gaussian weights with the same sigma_w (mean of two seeds, 100 steps).
-    from statmech_dl import datasets
-
-    d = datasets.digits(n_train=500, rng=0)
-    X = d.X_train.T / np.sqrt(np.mean(np.sum(d.X_train**2, axis=0)) / 64)
-    Xt = d.X_test.T / np.sqrt(np.mean(np.sum(d.X_train**2, axis=0)) / 64)
-    loss = {}
-    for weights in ("orthogonal", "gaussian"):
-        curves = [mf.training_curve(X, d.y_train, 30, 1.1, 0.0, width=48, n_steps=100, lr=0.01, rng=s,
-                                    weights=weights, X_test=Xt, y_test=d.y_test, record_every=50)
-                  for s in range(2)]
-        assert list(curves[0]["step"]) == [0, 50, 100]
-        assert set(curves[0]) == {"step", "loss", "accuracy", "test_accuracy"}
-        assert np.all(curves[0]["loss"][1:] < curves[0]["loss"][0])
-        loss[weights] = np.mean([c["loss"][-1] for c in curves])
-    assert loss["orthogonal"] < 0.8 * loss["gaussian"]
-    # The accuracy returned by train_classifier is the last point of its curve.
-    acc = mf.train_classifier(X, d.y_train, 3, 1.2, 0.1, n_steps=20, rng=3)
-    curve = mf.training_curve(X, d.y_train, 3, 1.2, 0.1, n_steps=20, rng=3, record_every=20)
-    assert acc == curve["accuracy"][-1]
-    with pytest.raises(ValueError, match="weights"):
-        mf.training_curve(X, d.y_train, 3, 1.0, 0.0, weights="uniform")
-    with pytest.raises(ValueError, match="X_test and y_test"):
-        mf.training_curve(X, d.y_train, 3, 1.0, 0.0, X_test=Xt)
-    with pytest.raises(ValueError, match="record_every"):
-        mf.training_curve(X, d.y_train, 3, 1.0, 0.0, record_every=0)

@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import init
 from .. import linear_dynamics as ld
+from .. import saddles
 from . import assert_close, passed, require_callable
 
 __all__ = ["check_three_layer_time", "check_hessian_top", "check_haar", "check_product_variance"]
@@ -25,7 +26,7 @@ def check_hessian_top(top_eigenvalue):
     for s in (0.5, 1.0, 2.0):
         for n_layers in (2, 3, 5, 10, 30):
             assert_close(f"top_eigenvalue({s}, {n_layers})", top_eigenvalue(s, n_layers),
-                         ld.hessian_top_eigenvalue(s, n_layers), rtol=1e-9,
+                         saddles.hessian_top_eigenvalue(s, n_layers), rtol=1e-9,
                          hint="At the solution the Hessian is g g^T with g_i = prod_{j != i} w_j.")
     passed("lambda_max = (N_l - 1) s^(2 - 2/(N_l - 1)): the learning rate must shrink like 1/N_l.")
 
