@@ -11,7 +11,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: book test unit benchmark lock clean
+.PHONY: book test unit slow benchmark lock clean
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest tests
 
 unit: $(VENV)/.installed
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests/unit -m "not slow"
+
+slow: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/unit -m slow
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python tools/benchmark.py

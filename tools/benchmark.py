@@ -39,7 +39,8 @@ def execute(path):
     from nbclient import NotebookClient
 
     nb = jupytext.read(path)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+    client = NotebookClient(nb, timeout=book_files.CELL_TIMEOUT, startup_timeout=book_files.STARTUP_TIMEOUT,
+                            kernel_name="python3",
                             resources={"metadata": {"path": str(Path(path).parent)}})
     start = time.perf_counter()
     client.execute()

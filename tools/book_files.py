@@ -6,6 +6,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The short prefix of each chapter's labels: its equations, figures and exercises are
+#: labelled eq-<prefix>-<name>, fig-<prefix>-<name> and ex-<prefix>-<name> (for example
+#: eq-tc-qmap), and its exercise checks live in statmech_dl.exercises.<chapter file name>.
+#: A new chapter adds its prefix here; the structure tests enforce the rule.
+LABEL_PREFIXES = {
+    "semantic_development": "semdev",
+    "deep_linear_dynamics": "dld",
+    "transient_chaos": "tc",
+    "dynamical_isometry": "di",
+    "saddle_points": "sp",
+    "high_dimensional_inference": "hdi",
+    "complex_synapses": "cs",
+    "diffusion_models": "dm",
+    "retina_cnns": "rc",
+}
+
 
 def toc():
     """The parsed _toc.yml."""
@@ -43,18 +59,30 @@ def chapters():
     return [p for p in pages() if is_notebook(p)]
 
 
-def run_nbval(notebook):
+#: Seconds a single cell may run, and a kernel may take to start, before an
+#: execution is declared hung. A chapter runs in under a minute, so a cell that
+#: takes two is stuck; failing then beats stalling a 90-minute CI run.
+CELL_TIMEOUT = 120
+STARTUP_TIMEOUT = 60
+
+
+def run_nbval(notebook, timeout=600, cell_timeout=CELL_TIMEOUT):
     """Re-execute ``notebook`` with nbval and compare its ``# NBVAL_CHECK_OUTPUT`` cells.
 
     Returns the completed process; ``returncode == 0`` means the notebook ran
-    without error and those cells printed exactly what is stored in it.
+    without error and those cells printed exactly what is stored in it. A hung
+    kernel fails at the per-cell timeout, and the whole run is cut off after
+    ``timeout`` seconds with ``returncode == -1`` and a message in ``stdout``.
     """
     import subprocess
     import sys
 
     notebook = Path(notebook)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-         "-q", str(notebook)],
-        cwd=notebook.parent, capture_output=True, text=True,
-    )
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+           f"--nbval-cell-timeout={cell_timeout}", f"--nbval-kernel-startup-timeout={STARTUP_TIMEOUT}",
+           "-q", str(notebook)]
+    try:
+        return subprocess.run(cmd, cwd=notebook.parent, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+        return subprocess.CompletedProcess(cmd, -1, f"{out}\nnbval did not finish in {timeout} s: a hung kernel?", "")

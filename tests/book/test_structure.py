@@ -8,6 +8,7 @@ import csv
 import hashlib
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import jupytext
@@ -55,7 +56,8 @@ def test_toc_parts_follow_the_plan():
 def test_pages_exist_and_names_carry_no_numbers():
     for page in book_files.pages():
         assert page.exists()
-        assert page.parent == ROOT / "book"
+        # Chapters and front and back matter in book/, the library reference in book/api/.
+        assert page.parent in (ROOT / "book", ROOT / "book" / "api")
         assert not re.search(r"\d", page.stem), f"{page.name}: the TOC numbers chapters, not file names"
 
 
@@ -91,10 +93,42 @@ def test_repository_url_is_set_in_one_place():
         assert url not in (ROOT / name).read_text(errors="ignore"), f"{name} repeats the repository URL"
 
 
-def test_shared_macros_used_in_chapters_are_defined():
+# Standard LaTeX/MathJax commands the book may use. Any other command in a
+# page's mathematics must be one of the book's macros, defined in _config.yml.
+STANDARD_TEX = set("""
+alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho
+sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega
+frac tfrac dfrac sqrt sum prod int oint partial nabla infty cdot cdots ldots dots times odot otimes
+le ge leq geq ne neq approx simeq sim propto equiv to mapsto in notin subset perp pm mp
+left right bigl bigr Bigl Bigr bigg Bigg big Big langle rangle lVert rVert lvert rvert lceil rceil
+lfloor rfloor quad qquad text mathrm mathbf mathcal mathbb operatorname hat tilde bar dot ddot vec
+widehat widetilde overline underline ln log exp sin cos tan tanh arcsin arccos arctan det max min
+sup inf lim binom begin end top
+""".split())
+
+MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", flags=re.S)
+
+
+def math_commands(page):
+    """Every \\command used in a page's mathematics: markdown text and figure captions."""
+    nb = jupytext.read(page)
+    texts = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    texts += [c.metadata.get("mystnb", {}).get("figure", {}).get("caption", "") for c in nb.cells]
+    return {cmd for t in texts for m in MATH.findall(t) for cmd in re.findall(r"\\([A-Za-z]+)", m[0] or m[1])}
+
+
+@pytest.mark.parametrize("page", book_files.pages(), ids=lambda p: p.stem)
+def test_every_macro_in_the_mathematics_is_defined(page):
     macros = set(CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"])
-    for name in ("Sxx", "Syx", "E", "R", "diag"):
-        assert name in macros
+    assert not macros & STANDARD_TEX, "a book macro must not shadow a standard command"
+    undefined = math_commands(page) - macros - STANDARD_TEX
+    assert not undefined, f"{page.name} uses undefined macros {sorted(undefined)}: define them in _config.yml"
+
+
+def test_macro_check_catches_an_undefined_macro(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# A page\n\nThe correlation $\\Sxy = 1$ and $$\\frac{1}{2}\\Sxx$$.\n")
+    assert math_commands(page) == {"Sxy", "frac", "Sxx"}
 
 
 # --- chapters ---------------------------------------------------------------
@@ -108,13 +142,11 @@ def test_chapter_structure(chapter):
     text = chapter.read_text()
     nb = jupytext.read(chapter)
     assert nb.metadata["kernelspec"]["name"] == "python3"
-    assert re.search(r":class: tip\n.*\n?Learning objectives|Learning objectives", text)
+    assert re.search(r"```\{admonition\} Learning objectives\n:class: tip\n", text), "learning objectives, as a tip"
     assert "## Summary" in text
     assert "{cite:t}" in text or "{cite:p}" in text
     labels = re.findall(r"^\$\$ *\((eq-[\w-]+)\)", text, flags=re.M)
     assert len(labels) >= 3 and len(labels) == len(set(labels))
-    prefix = {label.split("-")[1] for label in labels}
-    assert len(prefix) == 1, f"equation labels share one chapter prefix, got {prefix}"
     book_labels = {lab for page in book_files.pages()
                    for lab in re.findall(r"^\$\$ *\((eq-[\w-]+)\)", page.read_text(), flags=re.M)}
     for ref in re.findall(r"\{eq\}`([\w-]+)`", text):
@@ -125,6 +157,32 @@ def test_chapter_structure(chapter):
     assert "# NBVAL_CHECK_OUTPUT" in code
     assert "widgets.interact" in code or "widgets.interactive" in code
     assert "mystnb" in text and "figure" in text
+
+
+def test_chapter_links_every_library_function_it_uses(chapter):
+    import library_links
+
+    missing = set(library_links.used(chapter)) - library_links.linked(chapter)
+    assert not missing, (f"{chapter.name} uses {sorted(missing)} without linking them to the library "
+                         f"reference: run python tools/library_links.py {chapter.relative_to(ROOT)} --update")
+
+
+def test_labels_carry_the_chapter_prefix(chapter):
+    """eq-<prefix>-, fig-<prefix>- and ex-<prefix>- with the chapter's prefix from book_files.LABEL_PREFIXES."""
+    assert chapter.stem in book_files.LABEL_PREFIXES, "add the chapter's label prefix to tools/book_files.py"
+    prefix = book_files.LABEL_PREFIXES[chapter.stem]
+    text = chapter.read_text()
+    figures = [c.metadata.get("mystnb", {}).get("figure", {}).get("name") for c in jupytext.read(chapter).cells]
+    labels = (re.findall(r"^\$\$ *\(([\w-]+)\)", text, flags=re.M)
+              + re.findall(r"^:label: ([\w-]+)", text, flags=re.M)
+              + [name for name in figures if name])
+    assert labels
+    for label in labels:
+        assert re.fullmatch(rf"(eq|fig|ex)-{prefix}-[a-z0-9-]+", label), f"{label} breaks the label rule"
+
+
+def test_label_prefixes_are_unique():
+    assert len(set(book_files.LABEL_PREFIXES.values())) == len(book_files.LABEL_PREFIXES)
 
 
 def test_chapter_exercises_follow_the_convention(chapter):
@@ -199,6 +257,31 @@ def test_dependencies_are_pinned():
     lock = {k.lower().replace("_", "-"): v for k, v in lock.items()}
     for name, version in pins.items():
         assert lock.get(name.lower().replace("_", "-")) == version, f"{name} differs from constraints.txt"
+
+
+def test_the_library_declares_what_it_imports():
+    import ast
+    import sys
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~ ]", d)[0].lower() for d in project["dependencies"]}
+    optional = {re.split(r"[<>=!~ ]", d)[0].lower() for extra in project["optional-dependencies"].values()
+                for d in extra}
+    distribution = {"sklearn": "scikit-learn"}
+    imported = set()
+    for path in (ROOT / "lib" / "statmech_dl").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            imported |= {n.split(".")[0] for n in names}
+    third_party = {distribution.get(n, n).lower() for n in imported
+                   if n not in sys.stdlib_module_names and n != "statmech_dl"}
+    assert third_party <= declared | optional, f"undeclared: {third_party - declared - optional}"
+    assert "torch" in optional and "torch" not in declared, "torch is optional: import statmech_dl stays torch-free"
+
+
+def test_cell_timeout_is_the_same_everywhere():
+    assert CONFIG["execute"]["timeout"] == book_files.CELL_TIMEOUT
 
 
 # --- status page ------------------------------------------------------------
