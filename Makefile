@@ -13,8 +13,16 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 
 .PHONY: book test unit slow benchmark lock clean
 
+# torch is pinned in requirements.txt; take its CPU build. pip first looks on this machine's
+# disk (--no-index: find-links only, no index is contacted); on a stock machine that fails at
+# once and the PyTorch CPU index supplies it. Plain PyPI would give the CUDA build, several GB.
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.txt)
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-index --no-deps "torch==$(TORCH_VERSION)+cpu" 2>/dev/null \
+	  || $(BIN)/python -m pip install --quiet --no-deps "torch==$(TORCH_VERSION)+cpu" --index-url $(TORCH_CPU_INDEX)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@

@@ -9,13 +9,21 @@ Every chapter calls :func:`use_book_style` once. The style
 * sets font sizes that read well at the website's column width.
 
 Axis labels cannot be set by a style: :func:`labelled` checks that a figure has
-them, and chapters call it on every figure they draw.
+them, and that every piece of its text stays legible once the website scales
+the figure down to the width of its text column; chapters call it on every
+figure they draw.
 """
 
 import matplotlib as mpl
 import numpy as np
 
-__all__ = ["PALETTE", "COLORS", "DIVERGING", "SEQUENTIAL", "use_book_style", "labelled", "heatmap"]
+__all__ = ["PALETTE", "COLORS", "DIVERGING", "SEQUENTIAL", "COLUMN_PX", "MIN_TEXT_PX", "use_book_style",
+           "labelled", "displayed_text_px", "heatmap"]
+
+#: Width of the website's text column in a 1280 px window; wider figures are scaled down to it.
+COLUMN_PX = 676
+#: The smallest text, in screen pixels after that scaling, that :func:`labelled` accepts.
+MIN_TEXT_PX = 9.0
 
 #: Okabe & Ito (2008) colour-blind-safe palette, by name.
 PALETTE = {
@@ -50,10 +58,12 @@ _STYLE = {
     "ytick.color": "black",
     "figure.dpi": 110,
     "savefig.dpi": 110,
-    "font.size": 10,
+    "font.size": 11,
     "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
     "legend.frameon": False,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -68,17 +78,34 @@ def use_book_style():
     mpl.rcParams.update(_STYLE)
 
 
+def displayed_text_px(fig):
+    """Height in screen pixels of the smallest text of ``fig`` once shown at the column width.
+
+    Every visible text (titles, axis and tick labels, legends, annotations) is
+    counted. A figure wider than :data:`COLUMN_PX` is scaled down by the website,
+    and its text with it.
+    """
+    import matplotlib.text
+
+    scale = min(1.0, COLUMN_PX / (fig.get_figwidth() * fig.dpi))
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text)
+             if t.get_visible() and t.get_text().strip() and t.get_figure() is fig]
+    return min(sizes) * fig.dpi / 72 * scale if sizes else float("inf")
+
+
 def labelled(fig):
-    """Check that every plotting axes of ``fig`` has x and y labels; return ``fig``.
+    """Check that every plotting axes of ``fig`` has x and y labels and that its text is legible; return ``fig``.
 
     A label on another axes that shares the axis (``sharey=True`` panels)
     counts, and so do item names as tick labels on an image (heatmaps). Colour
-    bars are skipped.
+    bars are skipped. Legibility: the smallest text must be at least
+    :data:`MIN_TEXT_PX` screen pixels high at the website's column width
+    (:func:`displayed_text_px`), so a wide figure needs larger fonts.
 
     Raises
     ------
     ValueError
-        Naming the axes that lacks a label.
+        Naming the axes that lacks a label, or the size of the smallest text.
     """
     for i, ax in enumerate(fig.axes):
         if not ax.get_visible() or not ax.has_data() or ax.get_label() == "<colorbar>":
@@ -91,6 +118,11 @@ def labelled(fig):
             if not label and not (ax.images and any(ticks)):
                 title = ax.get_title() or f"axes {i}"
                 raise ValueError(f"figure axes '{title}' has no {axis}-axis label")
+    smallest = displayed_text_px(fig)
+    if smallest < MIN_TEXT_PX:
+        raise ValueError(f"figure text is {smallest:.1f} px high at the {COLUMN_PX} px column, below "
+                         f"{MIN_TEXT_PX:g}: enlarge the fonts or narrow the figure "
+                         f"(now {fig.get_figwidth():g} in)")
     return fig
 
 

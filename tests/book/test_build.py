@@ -11,6 +11,7 @@ chapter is therefore executed at most twice by ``make test``.
 """
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -108,3 +109,38 @@ def test_downloadable_notebook_executes(built, chapter, tmp_path):
     nbformat.write(nb, path)
     proc = book_files.run_nbval(path)
     assert proc.returncode == 0, f"the downloaded notebook fails or differs from the build:\n{proc.stdout[-6000:]}"
+
+
+def test_downloaded_notebook_without_the_library_says_what_to_run(built):
+    """The install cell: first code cell of every download, removed from the web page.
+
+    Run where the library is absent and cannot be installed (here the network is
+    closed, and pip is told to use no index), it fails with a message that says
+    what to run, not with a bare ModuleNotFoundError. Where the library is
+    present it does nothing, which the nbval execution above shows.
+    """
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"].rstrip("/")
+    for chapter in CHAPTERS:
+        nb = nbformat.read(built / "_sources" / "book" / f"{chapter.stem}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "install-library" in code[0].metadata.get("tags", []), f"{chapter.stem}: no install cell first"
+        assert f"git+{url}@{config['repository']['branch']}" in code[0].source, "install from the configured repo"
+        assert "Installs the book's library" not in page(built, f"book/{chapter.stem}"), "the cell shows on the web"
+    script = "import sys\nsys.modules['statmech_dl'] = None  # the library is absent\n" + code[0].source
+    env = dict(os.environ, PIP_NO_INDEX="1", GIT_TERMINAL_PROMPT="0")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0
+    assert "RuntimeError: This chapter needs the library statmech_dl" in proc.stderr, proc.stderr[-2000:]
+    assert "pip install 'statmech-dl[widgets] @ git+" in proc.stderr
+    assert "ModuleNotFoundError" not in proc.stderr
+
+
+def test_binder_equation_numbers_are_the_websites(built):
+    """Binder shows references to other chapters' equations as numbers: the same as the built pages."""
+    import binder_prepare
+
+    for label, number in binder_prepare.equation_numbers().items():
+        chapter = next(c for c in CHAPTERS if re.search(rf"^\$\$ *\({label}\)", c.read_text(), flags=re.M))
+        shown = f'<span class="eqno">{number}<a class="headerlink" href="#equation-{label}"'
+        assert shown in page(built, f"book/{chapter.stem}"), f"{label} is not {number} on the website"

@@ -125,6 +125,33 @@ def test_every_macro_in_the_mathematics_is_defined(page):
     assert not undefined, f"{page.name} uses undefined macros {sorted(undefined)}: define them in _config.yml"
 
 
+@pytest.mark.parametrize("page", book_files.pages(), ids=lambda p: p.stem)
+def test_display_equations_fit_the_text_column(page):
+    """No display equation is likely to overflow the column at 1280 px (tools/equation_width.py)."""
+    import equation_width as ew
+
+    macros = CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    for label, tex in ew.display_equations(page.read_text()):
+        px = ew.width_em(tex, macros) * ew.EM_PX
+        assert px <= ew.MAX_PX, (f"{page.name}: equation {label or tex[:60]!r} is about {px:.0f} px wide; "
+                                 f"the column holds {ew.COLUMN_PX}. Break it over lines (gathered, or aligned).")
+
+
+def test_equation_width_flags_the_equations_that_overflowed():
+    """Rendered at 1280 px these took 866 and 714 px of a 676 px column (measured in Chromium)."""
+    import equation_width as ew
+
+    macros = CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    cmap = (r"c^l = \frac{1}{q^*}\left[\sigma_w^2 \int Dz_1 Dz_2\, \phi(u_1)\phi(u_2) + \sigma_b^2\right], \qquad"
+            r"u_1 = \sqrt{q^*} z_1,\ u_2 = \sqrt{q^*}\left(c^{l-1} z_1 + \sqrt{1-(c^{l-1})^2}\, z_2\right) .")
+    flow = (r"\tau \frac{d W^{21}}{dt} = W^{32\T}\left(\Syx - W^{32}W^{21}\Sxx\right), \qquad"
+            r"\tau \frac{d W^{32}}{dt} = \left(\Syx - W^{32}W^{21}\Sxx\right) W^{21\T},")
+    for tex in (cmap, flow):
+        assert ew.width_em(tex, macros) * ew.EM_PX > ew.MAX_PX
+    split = r"\begin{gathered} a + b \\ c + d + e \end{gathered}"
+    assert ew.width_em(split) == pytest.approx(ew.width_em("c + d + e") + 1.0)
+
+
 def test_macro_check_catches_an_undefined_macro(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# A page\n\nThe correlation $\\Sxy = 1$ and $$\\frac{1}{2}\\Sxx$$.\n")
@@ -181,6 +208,14 @@ def test_labels_carry_the_chapter_prefix(chapter):
         assert re.fullmatch(rf"(eq|fig|ex)-{prefix}-[a-z0-9-]+", label), f"{label} breaks the label rule"
 
 
+def test_code_lines_fit_the_code_block(chapter):
+    import format_code_cells
+
+    long = format_code_cells.long_lines(chapter)
+    assert not long, (f"{chapter.name}: code lines longer than {format_code_cells.LINE_LENGTH} characters at "
+                      f"lines {[n for n, _ in long]}: run python tools/format_code_cells.py and shorten the rest")
+
+
 def test_label_prefixes_are_unique():
     assert len(set(book_files.LABEL_PREFIXES.values())) == len(book_files.LABEL_PREFIXES)
 
@@ -229,14 +264,39 @@ def test_binder_configuration():
     assert any(line.startswith("jupyterlab") for line in lines)
     assert (binder / "runtime.txt").read_text().strip().startswith("python-3.11")
 
+    assert any(re.fullmatch(r"jupyterlab-myst==[\d.]+", line) for line in lines), "MyST rendering in JupyterLab"
+
     post = binder / "postBuild"
     assert post.stat().st_mode & 0o111, "postBuild must be executable"
     script = post.read_text()
     assert re.search(r"pip install .*-e \.", script), "postBuild must install the library"
     assert "default_setting_overrides.json" in script and ".jupyter/labconfig" in script
+    assert "python tools/binder_prepare.py" in script
     overrides = yaml.safe_load((binder / "default_setting_overrides.json").read_text())
     viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
     assert viewers["markdown"] == "Jupytext Notebook" and viewers["myst"] == "Jupytext Notebook"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=chapter_ids(CHAPTERS))
+def test_binder_copy_of_a_chapter_renders_like_the_website(chapter):
+    """What binder/postBuild does to a chapter: macros as MyST front matter, book-wide roles resolved."""
+    import binder_prepare
+
+    original = jupytext.read(chapter)
+    prepared = jupytext.reads(binder_prepare.prepare(chapter.read_text(), binder_prepare.citations(),
+                                                     binder_prepare.equation_numbers()), fmt="md:myst")
+    first = prepared.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("---\n")
+    front = yaml.safe_load(first.source.split("---")[1])
+    config_macros = CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    assert front["math"] == {f"\\{k}": v for k, v in config_macros.items()}
+    markdown = "\n".join(c.source for c in prepared.cells if c.cell_type == "markdown")
+    assert not re.search(r"\{(cite:[tp]|ref|py:\w+)\}`", markdown), "a role only the whole book resolves"
+    for ref in re.findall(r"\{eq\}`([\w-]+)`", markdown):
+        assert re.search(rf"^\$\$ *\({ref}\)", chapter.read_text(), flags=re.M), \
+            f"{{eq}}`{ref}` points to another chapter and was left unresolved"
+    code = lambda nb: [c.source for c in nb.cells if c.cell_type == "code"]  # noqa: E731
+    assert code(prepared) == code(original), "code cells are never touched"
 
 
 # --- dependencies -----------------------------------------------------------
@@ -257,6 +317,17 @@ def test_dependencies_are_pinned():
     lock = {k.lower().replace("_", "-"): v for k, v in lock.items()}
     for name, version in pins.items():
         assert lock.get(name.lower().replace("_", "-")) == version, f"{name} differs from constraints.txt"
+
+
+def test_the_install_takes_torch_cpu_build_without_another_index_here():
+    """make installs torch==<pin>+cpu before requirements.txt: local wheels first (--no-index), else the CPU index."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.txt)" in makefile
+    local = re.search(r"pip install .*--no-index --no-deps \"torch==\$\(TORCH_VERSION\)\+cpu\"", makefile)
+    fallback = re.search(r"\|\| .*pip install .*\"torch==\$\(TORCH_VERSION\)\+cpu\" --index-url \$\(TORCH_CPU_INDEX\)",
+                         makefile)
+    assert local and fallback and local.start() < fallback.start() < makefile.index("-r requirements.txt")
+    assert "TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu" in makefile
 
 
 def test_the_library_declares_what_it_imports():

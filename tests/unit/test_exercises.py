@@ -1,7 +1,14 @@
-"""The exercise checks accept right answers and reject wrong ones with a hint."""
+"""The exercise checks accept right answers and reject wrong ones with a hint.
+
+A passing check prints exactly ``exercises.CORRECT`` (a formula there would give
+the answer away under the exercise on the web page), and a failing one never
+prints the expected value.
+"""
 
 import numpy as np
 import pytest
+
+from statmech_dl import exercises
 
 from statmech_dl import linear_dynamics as ld
 from statmech_dl import semantic as sm
@@ -34,7 +41,7 @@ def test_coherence_check():
 
     ex.check_min_category_features(right)
     # Using >= instead of > is off by one exactly at integer bounds.
-    with pytest.raises(AssertionError, match="exceeds 1 strictly"):
+    with pytest.raises(AssertionError, match="threshold \\(strictly\\)"):
         ex.check_min_category_features(
             lambda n, f, k, s: int(np.ceil(s**2 * np.sqrt(n * f) / k)))
 
@@ -71,7 +78,7 @@ def test_deep_linear_checks_reject_wrong_answers():
         dex.check_three_layer_time(lambda s, u0, uf, tau: tau / s * np.log(uf / u0))
     with pytest.raises(AssertionError, match="g g\\^T"):
         dex.check_hessian_top(lambda s, n: n * s**2)
-    with pytest.raises(AssertionError, match="sign of the matching diagonal"):
+    with pytest.raises(AssertionError, match="signs LAPACK chooses"):
         dex.check_haar(lambda n, rng: np.linalg.qr(rng.standard_normal((n, n)))[0])
     with pytest.raises(AssertionError, match="Fuss-Catalan"):
         dex.check_product_variance(lambda L: L + 1.0)
@@ -105,9 +112,25 @@ def test_dynamical_isometry_checks():
     dix.check_relu_variance(lambda L, w: L * (1.0 if w == "orthogonal" else 2.0))
     dix.check_bernoulli_s(lambda z, p: (1 + z) / (p + z))
     dix.check_top_atom(lambda p, L: max(0.0, 1.0 - L * (1.0 - p)))
-    with pytest.raises(AssertionError, match="s1 is 0 for orthogonal"):
+    with pytest.raises(AssertionError, match="s1 of each weight ensemble"):
         dix.check_relu_variance(lambda L, w: float(L))
     with pytest.raises(AssertionError, match="invert it"):
         dix.check_bernoulli_s(lambda z, p: 1 / p)
     with pytest.raises(AssertionError, match="cannot be negative"):
         dix.check_top_atom(lambda p, L: 1.0 - L * (1.0 - p))
+
+
+# --- what a check prints ---------------------------------------------------------
+
+def test_a_passing_check_says_only_that_it_passed(capsys):
+    tex.check_relu_chi1(lambda sw: sw**2 / 2)
+    dix.check_top_atom(lambda p, L: max(0.0, 1.0 - L * (1.0 - p)))
+    ex.check_illusory_peak(ex.illusory_peak_time())
+    assert capsys.readouterr().out == (exercises.CORRECT + "\n") * 3
+
+
+def test_a_failing_check_does_not_state_the_expected_value():
+    t_peak = ex.illusory_peak_time()
+    with pytest.raises(AssertionError) as err:
+        ex.check_illusory_peak(0.5 * t_peak)
+    assert f"{t_peak:.3g}" not in str(err.value) and "too small" in str(err.value)

@@ -8,15 +8,19 @@ can be generated from the sources:
 * its solution code sits in code cells tagged ``solution`` inside a gated
   ``solution-start``/``solution-end`` dropdown;
 * a visible cell after the solution calls ``check_<name>(answer)`` from
-  ``statmech_dl.exercises.<chapter>``. A check prints a confirmation when the
-  answer is right and raises :class:`AssertionError` with a hint when it is not.
+  ``statmech_dl.exercises.<chapter>``. A check prints :data:`CORRECT` when the
+  answer is right, and nothing more: the output sits under the exercise on the
+  web page, where a formula would give the answer away. When the answer is wrong
+  it raises :class:`AssertionError` with a hint that points the way without
+  stating the answer.
 """
-
-import textwrap
 
 import numpy as np
 
-__all__ = ["passed", "assert_close", "require_callable"]
+__all__ = ["CORRECT", "passed", "assert_close", "require_callable"]
+
+#: What a check prints when the answer is right.
+CORRECT = "Correct: your answer passes every test case."
 
 
 def require_callable(fn, name):
@@ -25,13 +29,17 @@ def require_callable(fn, name):
         raise AssertionError(f"pass your function itself, e.g. check_{name}({name})")
 
 
-def passed(message):
-    """Print the confirmation shown under a correct answer, wrapped to the page's output width."""
-    print(textwrap.fill(f"Correct: {message}", width=70, subsequent_indent="  "))
+def passed():
+    """Print the confirmation shown under a correct answer (:data:`CORRECT`)."""
+    print(CORRECT)
 
 
 def assert_close(name, got, expected, rtol=1e-6, atol=0.0, hint=""):
-    """Raise AssertionError, naming ``name`` and giving ``hint``, unless close."""
+    """Raise AssertionError, naming ``name`` and giving ``hint``, unless close.
+
+    The message gives the learner's value and whether it is too large or too
+    small, never the expected value, which for a numerical exercise is the answer.
+    """
     try:
         got_arr = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
@@ -45,4 +53,6 @@ def assert_close(name, got, expected, rtol=1e-6, atol=0.0, hint=""):
         worst = np.argmax(np.abs(got_arr - expected) - rtol * np.abs(expected)) if got_arr.ndim else ()
         g = got_arr[np.unravel_index(worst, got_arr.shape)] if got_arr.ndim else float(got_arr)
         e = expected[np.unravel_index(worst, expected.shape)] if expected.ndim else float(expected)
-        raise AssertionError(f"{name} is off: got {g:.6g} where {e:.6g} was expected. {hint}")
+        where = f" (entry {tuple(int(i) for i in np.unravel_index(worst, got_arr.shape))})" if got_arr.ndim else ""
+        raise AssertionError(f"{name} is off{where}: got {g:.6g}, which is too {'large' if g > e else 'small'}. "
+                             f"{hint}")

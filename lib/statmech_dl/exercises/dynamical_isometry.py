@@ -15,9 +15,9 @@ def check_relu_variance(relu_variance):
         for weights in ("orthogonal", "gaussian"):
             assert_close(f"relu_variance({depth}, {weights!r})", relu_variance(depth, weights),
                          iso.spectrum_variance(np.sqrt(2), 0.0, depth, "relu", weights), rtol=1e-9,
-                         hint="For ReLU mu1 = mu2 = 1/2, so mu2/mu1^2 - 1 = 1; s1 is 0 for orthogonal "
-                              "and -1 for Gaussian weights.")
-    passed("L for orthogonal and 2L for Gaussian weights, whatever q*: ReLU is never isometric.")
+                         hint="What are mu1 and mu2 when phi'^2 is 0 or 1? Then use eq-di-variance with "
+                              "the s1 of each weight ensemble.")
+    passed()
 
 
 def check_bernoulli_s(bernoulli_s):
@@ -31,7 +31,7 @@ def check_bernoulli_s(bernoulli_s):
         expected = (iso.s_transform(z, sw, sb, 1, "hard_tanh", "orthogonal") * sw**2).real
         assert_close(f"bernoulli_s(z, p={p:.4f})", bernoulli_s(z, p), expected, rtol=1e-9,
                      hint="psi(x) = p x / (1 - x); invert it, then multiply by (1 + z)/z.")
-    passed("S(z) = (1 + z)/(p + z); p = 1/2 gives ReLU, p = erf(1/sqrt(2 q*)) hard tanh.")
+    passed()
 
 
 def check_top_atom(top_atom):
@@ -44,6 +44,6 @@ def check_top_atom(top_atom):
             locs, masses = iso.point_masses(sw, sb, depth, "hard_tanh", "orthogonal")
             expected = float(masses[np.isclose(locs, sw ** (2 * depth))].sum())
             assert_close(f"top_atom({p:.4f}, {depth})", top_atom(p, depth), expected, rtol=1e-9, atol=1e-12,
-                         hint="Each layer removes (1 - p) N dimensions from the subspace that stays on "
-                              "the linear units; a mass cannot be negative.")
-    passed("max(0, 1 - L(1 - p)): the atom disappears once L(1 - p) >= 1.")
+                         hint="Count the dimensions that stay on the linear units through each layer; "
+                              "a mass cannot be negative.")
+    passed()

@@ -28,7 +28,7 @@ def check_half_time(half_time):
         hint = ("Solve a(t) = s/2 in the exact solution; remember the rate is 2s/tau."
                 if abs(half_time(s, a0, tau) - expected) > 0.01 * expected else "")
         assert_close(f"half_time(s={s}, a0={a0}, tau={tau})", half_time(s, a0, tau), expected, rtol=1e-6, hint=hint)
-    passed("t_1/2 = tau/(2s) ln(s/a0 - 1): stronger modes are learned sooner, in time O(tau/s).")
+    passed()
 
 
 def check_tree_eigenvalues(tree_eigenvalues):
@@ -41,7 +41,7 @@ def check_tree_eigenvalues(tree_eigenvalues):
         assert_close(f"tree_eigenvalues({eps})", got, expected, rtol=1e-9, atol=1e-12,
                      hint="Return all four eigenvalues in decreasing order; "
                           "entries of C are 1, q^2 (siblings) and q^4 (cousins) with q = 1 - 2 eps.")
-    passed("root 1+q^2+2q^4, plant/animal 1+q^2-2q^4, and 1-q^2 twice for the finest splits.")
+    passed()
 
 
 def check_min_category_features(min_category_features):
@@ -54,10 +54,10 @@ def check_min_category_features(min_category_features):
         got = min_category_features(n_items, n_features, k_items, noise)
         if got != expected:
             raise AssertionError(
-                f"min_category_features({n_items}, {n_features}, {k_items}, {noise}) returned {got}, "
-                f"expected {expected}. The category is learnable when its coherence "
-                f"K_o K_f / (sigma^2 sqrt(N_o N_f)) exceeds 1 strictly.")
-    passed("K_f > sigma^2 sqrt(N_o N_f) / K_o: bigger categories need fewer shared features.")
+                f"min_category_features({n_items}, {n_features}, {k_items}, {noise}) returned {got}, which is "
+                f"too {'large' if got > expected else 'small'}. The smallest K_f is the first one at which the "
+                "coherence exceeds the learnability threshold (strictly).")
+    passed()
 
 
 def illusory_peak_time(a0=1e-3, tau=1.0):
@@ -90,5 +90,4 @@ def check_illusory_peak(t_peak, a0=1e-3):
     assert_close("t_peak", t_peak, expected, rtol=1e-3,
                  hint="Use y_hat = U diag(a(t)) V^T with one-hot items (tau -> P tau), "
                       "and maximise the (has leaves, pine) entry over t.")
-    passed(f"the illusory belief peaks at t = {expected:.3f} (units of 1/learning rate), "
-           "after the plant mode and before the finer modes.")
+    passed()
