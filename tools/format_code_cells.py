@@ -35,13 +35,83 @@ def split_cell(body):
     return "".join(lines[:i]), "".join(lines[i:])
 
 
+def _split_point(text, limit):
+    """Index of the last space before ``limit`` outside any {...} of an f-string, or None."""
+    depth, best = 0, None
+    for i, ch in enumerate(text[:limit]):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if ch == " " and depth == 0 and i > 8:
+            best = i + 1
+    return best
+
+
+def _without_f(prefix, text):
+    """Drop the f prefix of a string piece that has no {...} field."""
+    return prefix if "{" in text else prefix.replace("f", "").replace("F", "")
+
+
+def _wrap_long_lines(code):
+    """Split long string literals inside brackets, and long comments, so that black can fit them."""
+    import io
+    import tokenize
+
+    lines = code.splitlines(keepends=True)
+    new_lines = {}                              # line index -> replacement text (with newline)
+    depth = 0
+    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+        row, col = tok.start
+        if row > len(lines) or row in new_lines or tok.end[0] != row:
+            continue
+        line = lines[row - 1].rstrip("\n")
+        if len(line) <= LINE_LENGTH:
+            continue
+        if tok.type == tokenize.STRING and depth > 0 and tok.end[1] > LINE_LENGTH:
+            m = re.match(r"([rbfRBF]*)(['\"])", tok.string)
+            prefix, quote = m.group(1), m.group(2)
+            if tok.string.startswith(prefix + quote * 3):
+                continue
+            body = tok.string[len(prefix) + 1:-1]
+            cut = _split_point(body, LINE_LENGTH - col - len(prefix) - 2)
+            if cut is None:
+                continue
+            first, rest = body[:cut], body[cut:]
+            piece = (f"{_without_f(prefix, first)}{quote}{first}{quote}\n"
+                     f"{' ' * col}{_without_f(prefix, rest)}{quote}{rest}{quote}")
+            new_lines[row] = line[:col] + piece + line[tok.end[1]:] + "\n"
+        elif tok.type == tokenize.COMMENT:
+            indent = len(line) - len(line.lstrip())
+            wrapped, current = [], ""
+            for word in tok.string.lstrip("#").split():
+                if current and indent + 2 + len(current) + 1 + len(word) > LINE_LENGTH:
+                    wrapped.append(current)
+                    current = word
+                else:
+                    current = f"{current} {word}".strip()
+            block = "".join(f"{' ' * indent}# {w}\n" for w in wrapped + [current])
+            statement = line[:col].rstrip()
+            # A trailing comment moves above its statement.
+            new_lines[row] = block + (statement + "\n" if statement.strip() else "")
+    return "".join(new_lines.get(i + 1, line) for i, line in enumerate(lines))
+
+
 def format_code(code):
     import black
 
     magics = [line for line in code.splitlines() if line.lstrip().startswith(("%", "!"))]
     if magics:
         return code
-    return black.format_str(code, mode=black.Mode(line_length=LINE_LENGTH))
+    mode = black.Mode(line_length=LINE_LENGTH)
+    code = black.format_str(code, mode=mode)
+    for _ in range(3):                        # splitting can leave parts that are still too long
+        wrapped = _wrap_long_lines(code)
+        if wrapped == code:
+            break
+        code = black.format_str(wrapped, mode=mode)
+    return code
 
 
 def format_text(text):

@@ -22,6 +22,8 @@ __all__ = [
     "hierarchy_correlation",
     "hierarchy_spectrum",
     "hierarchy_modes",
+    "category_hierarchy",
+    "category_hierarchy_spectrum",
     "CoherenceTheory",
     "category_coherence",
     "coherence_theory",
@@ -216,7 +218,7 @@ def hierarchy_correlation(depth, branching, flip_prob):
 
     Two leaves whose lowest common ancestor sits :math:`m` levels above them are
     :math:`2m` links apart, and each link preserves the sign with net
-    correlation :math:`q = 1 - 2\varepsilon`, so :math:`C_{ij} = q^{2m}`.
+    correlation :math:`r = 1 - 2\varepsilon`, so :math:`C_{ij} = r^{2m}`.
 
     Parameters
     ----------
@@ -228,8 +230,8 @@ def hierarchy_correlation(depth, branching, flip_prob):
     ndarray, shape (P, P)
     """
     depth, branching, flip_prob = _tree_args(depth, branching, flip_prob)
-    q = 1.0 - 2.0 * flip_prob
-    return q ** (2 * (depth - _lca_levels(depth, branching)))
+    r = 1.0 - 2.0 * flip_prob
+    return r ** (2 * (depth - _lca_levels(depth, branching)))
 
 
 def hierarchy_spectrum(depth, branching, flip_prob):
@@ -237,15 +239,15 @@ def hierarchy_spectrum(depth, branching, flip_prob):
 
     The eigenvectors are the constant vector and, for every internal node at
     level :math:`k` (root :math:`k=0`), :math:`B-1` contrasts between the
-    subtrees of its children. With :math:`c_m = q^{2(D-m)}` the correlation of
+    subtrees of its children. With :math:`\gamma_m = r^{2(D-m)}` the correlation of
     two leaves whose common ancestor is at level :math:`m` and :math:`n_m =
     B^{D-m} - B^{D-m-1}` (:math:`n_D = 1`) the number of leaves at that
     relation, the eigenvalues are
 
     .. math::
 
-        \lambda_{\mathrm{root}} = \sum_{m=0}^{D} n_m c_m, \qquad
-        \lambda_k = \sum_{m=k+1}^{D} n_m c_m - B^{D-k-1} c_k ,
+        \lambda_{\mathrm{root}} = \sum_{m=0}^{D} n_m \gamma_m, \qquad
+        \lambda_k = \sum_{m=k+1}^{D} n_m \gamma_m - B^{D-k-1} \gamma_k ,
 
     with multiplicities :math:`1` and :math:`B^k (B-1)`. Chapter *Semantic
     development*, equation ``eq-semdev-tree-spectrum``.
@@ -321,6 +323,102 @@ def hierarchy_modes(depth, branching):
                 cols.append(vec)
                 levels.append(k)
     return np.array(cols).T, np.array(levels)
+
+
+def _features_per_level(features_per_level, depth):
+    f = np.asarray(features_per_level)
+    if f.shape != (depth + 1,) or not np.issubdtype(f.dtype, np.integer) or np.any(f < 0) or f.sum() == 0:
+        raise ValueError(f"features_per_level must hold depth + 1 = {depth + 1} non-negative integers "
+                         f"(root first, not all zero), got {features_per_level!r}")
+    return f.astype(int)
+
+
+def category_hierarchy(depth, branching, features_per_level):
+    r"""Items at the leaves of a tree, each category carrying its own features.
+
+    Every node at level :math:`l` of a tree of depth :math:`D` and branching
+    :math:`B` (root :math:`l = 0`, single items :math:`l = D`) is a category of
+    :math:`K_l = B^{D-l}` items with :math:`F_l` features of its own, which all
+    of its items have and no other item has. Used in the chapter *Semantic
+    development* for the hierarchical definition of category coherence and for
+    basic-level effects.
+
+    Parameters
+    ----------
+    depth : int
+        :math:`D \ge 1`.
+    branching : int
+        :math:`B \ge 2`.
+    features_per_level : sequence of int
+        :math:`F_0, \dots, F_D`, root first.
+
+    Returns
+    -------
+    FeatureData
+        Items named by their path in the tree (``"0.1.1"``), features by the
+        category they belong to.
+    """
+    depth, branching = _tree_args(depth, branching)
+    f = _features_per_level(features_per_level, depth)
+    P = branching**depth
+    leaves = np.arange(P)
+    items = tuple(".".join(str(d) for d in np.base_repr(i, branching).zfill(depth)) for i in leaves)
+    rows, names = [], []
+    for level in range(depth + 1):
+        size = branching ** (depth - level)
+        for node in range(branching**level):
+            member = (leaves // size == node).astype(float)
+            for j in range(f[level]):
+                rows.append(member)
+                names.append(f"level {level}, category {node}, feature {j}")
+    return FeatureData(items, tuple(names), np.array(rows))
+
+
+def category_hierarchy_spectrum(depth, branching, features_per_level, noise_std=1.0):
+    r"""Singular values of :func:`category_hierarchy` by level, and the coherence of each level's categories.
+
+    The item-item matrix :math:`Y^\top Y` has entry :math:`\sum_{l \le m_{ij}}
+    F_l` for items whose lowest common ancestor is at level :math:`m_{ij}`, so
+    its eigenvectors are the tree contrasts of :func:`hierarchy_modes`. The
+    contrast that splits a node at level :math:`k` into its children has
+
+    .. math::
+
+        s_k^2 = \sum_{l=k+1}^{D} F_l K_l , \qquad K_l = B^{D-l},
+
+    and the constant mode has :math:`s_{\mathrm{root}}^2 = \sum_{l=0}^{D} F_l K_l`.
+    Measured in units of the noise, :math:`F_l K_l / (\sigma^2\sqrt{N_o N_f})`
+    is the coherence :math:`\mathcal C_l` of a level-:math:`l` category
+    (equation ``eq-semdev-coherence`` with :math:`K_o = K_l`, :math:`K_f = F_l`):
+    the strength of a distinction is the summed coherence of every category
+    below it, :math:`s_k^2 = \sigma^2\sqrt{N_o N_f}\sum_{l>k}\mathcal C_l`.
+
+    Parameters
+    ----------
+    depth, branching, features_per_level
+        As in :func:`category_hierarchy`.
+    noise_std : float, optional
+        :math:`\sigma > 0`, the scale in which coherence is measured.
+
+    Returns
+    -------
+    singular_values : ndarray, shape (depth + 1,)
+        :math:`s_{\mathrm{root}}, s_0, \dots, s_{D-1}`.
+    multiplicities : ndarray of int, shape (depth + 1,)
+        :math:`1` and :math:`B^k(B-1)`.
+    coherence : ndarray, shape (depth + 1,)
+        :math:`\mathcal C_0, \dots, \mathcal C_D`, the coherence of one category of each level.
+    """
+    depth, branching = _tree_args(depth, branching)
+    f = _features_per_level(features_per_level, depth)
+    noise_std = v.real("noise_std", noise_std, lo=0.0, lo_open=True)
+    sizes = branching ** (depth - np.arange(depth + 1))
+    weight = f * sizes                                   # F_l K_l
+    s2 = np.array([weight.sum()] + [weight[k + 1:].sum() for k in range(depth)], dtype=float)
+    mult = np.array([1] + [branching**k * (branching - 1) for k in range(depth)])
+    n_features = int(np.sum(f * branching ** np.arange(depth + 1)))
+    coherence = weight / (noise_std**2 * np.sqrt(branching**depth * n_features))
+    return np.sqrt(s2), mult, coherence
 
 
 class CoherenceTheory(NamedTuple):

@@ -40,7 +40,7 @@ def check_tree_eigenvalues(tree_eigenvalues):
         got = np.asarray(tree_eigenvalues(eps), dtype=float)
         assert_close(f"tree_eigenvalues({eps})", got, expected, rtol=1e-9, atol=1e-12,
                      hint="Return all four eigenvalues in decreasing order; "
-                          "entries of C are 1, q^2 (siblings) and q^4 (cousins) with q = 1 - 2 eps.")
+                          "entries of C are 1, r^2 (siblings) and r^4 (cousins) with r = 1 - 2 eps.")
     passed()
 
 
