@@ -19,7 +19,8 @@ import numpy as np
 
 from . import _validation as v
 
-__all__ = ["ENSEMBLES", "orthogonal", "semi_orthogonal", "gaussian", "ensemble", "draw", "gaussian_product_moments"]
+__all__ = ["ENSEMBLES", "orthogonal", "semi_orthogonal", "gaussian", "ensemble", "draw", "gaussian_product_moments",
+           "gaussian_product_log_mean"]
 
 #: Names of the weight ensembles that :func:`draw` knows.
 ENSEMBLES = ("orthogonal", "gaussian")
@@ -155,3 +156,32 @@ def gaussian_product_moments(depth, n_moments=2):
     L = v.integer("depth", depth, lo=1)
     n_moments = v.integer("n_moments", n_moments, lo=1)
     return np.array([comb((L + 1) * k, k) / (L * k + 1) for k in range(1, n_moments + 1)], dtype=float)
+
+
+def gaussian_product_log_mean(depth):
+    r"""Mean logarithm of the squared singular values of a product of ``depth`` Gaussian matrices.
+
+    Determinants multiply, so :math:`\frac1N \ln\det(W^\top W) = \sum_l \frac1N
+    \ln\det(W_l^\top W_l)`: the mean logarithm is additive over the layers. For
+    one square matrix from :func:`gaussian` (``gain=1``) the squared singular
+    values follow the Marchenko-Pastur law with ratio one, :math:`\rho(x) =
+    \sqrt{x(4-x)}/(2\pi x)` on :math:`[0, 4]`, whose mean logarithm is
+    :math:`-1`. Hence, as the width grows,
+
+    .. math::
+
+        \E[\ln\lambda] = -L, \qquad \exp \E[\ln\lambda] = e^{-L}:
+
+    the typical (geometric-mean) squared singular value falls exponentially with
+    depth while the mean stays one (chapter *Deep linear dynamics*).
+
+    Parameters
+    ----------
+    depth : int
+        :math:`L \ge 1`.
+
+    Returns
+    -------
+    float
+    """
+    return -float(v.integer("depth", depth, lo=1))

@@ -71,6 +71,7 @@ def test_deep_linear_checks_accept_right_answers():
     dex.check_hessian_top(saddles.hessian_top_eigenvalue)
     dex.check_haar(lambda n, rng: init.orthogonal(n, rng=rng))
     dex.check_product_variance(lambda L: float(L))
+    dex.check_typical_value(lambda L: np.exp(-L), 3)
 
 
 def test_deep_linear_checks_reject_wrong_answers():
@@ -82,6 +83,10 @@ def test_deep_linear_checks_reject_wrong_answers():
         dex.check_haar(lambda n, rng: np.linalg.qr(rng.standard_normal((n, n)))[0])
     with pytest.raises(AssertionError, match="Fuss-Catalan"):
         dex.check_product_variance(lambda L: L + 1.0)
+    with pytest.raises(AssertionError, match="mean logarithm"):
+        dex.check_typical_value(lambda L: 1.0, 3)
+    with pytest.raises(AssertionError, match="too large"):
+        dex.check_typical_value(lambda L: np.exp(-L), 5)
 
 
 # --- Transient chaos ----------------------------------------------------------

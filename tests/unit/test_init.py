@@ -51,6 +51,19 @@ def test_gaussian_product_moments_against_simulation(depth):
     assert lam.var() == pytest.approx(depth, rel=0.05 + 2 * depth / n)
 
 
+@pytest.mark.parametrize("depth", [1, 3, 8])
+def test_gaussian_product_log_mean_against_simulation(depth):
+    # The mean log squared singular value is -L at large width; at N = 300 the
+    # finite-size correction is O(L/N) and the sample average over N values
+    # has standard error about pi/sqrt(6 N) per layer (log of a chi-square).
+    n, rng = 300, np.random.default_rng(depth)
+    W = np.eye(n)
+    for _ in range(depth):
+        W = init.gaussian(n, n, rng=rng) @ W
+    log_mean = np.mean(np.log(np.linalg.svd(W, compute_uv=False) ** 2))
+    assert log_mean == pytest.approx(init.gaussian_product_log_mean(depth), abs=0.05 * depth + 0.05)
+
+
 def test_draw_names_the_ensemble():
     rng = np.random.default_rng(0)
     W = init.draw("orthogonal", 4, 7, 1.5, rng)

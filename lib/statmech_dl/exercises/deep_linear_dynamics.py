@@ -7,7 +7,8 @@ from .. import linear_dynamics as ld
 from .. import saddles
 from . import assert_close, passed, require_callable
 
-__all__ = ["check_three_layer_time", "check_hessian_top", "check_haar", "check_product_variance"]
+__all__ = ["check_three_layer_time", "check_hessian_top", "check_haar", "check_product_variance",
+           "check_typical_value"]
 
 
 def check_three_layer_time(learning_time_3):
@@ -58,4 +59,19 @@ def check_product_variance(variance):
         assert_close(f"variance({depth})", variance(depth), m2 - m1**2, rtol=1e-9,
                      hint="The variance is the second moment minus the squared first; both are Fuss-Catalan "
                           "moments of the text.")
+    passed()
+
+
+def check_typical_value(typical, depth_tenfold):
+    """Exercise ``ex-dld-spectrum``: ``typical(L)``, the geometric-mean squared singular value, and the depth
+    at which it is ten times smaller than the mean."""
+    require_callable(typical, "typical")
+    for depth in (1, 2, 3, 5, 10):
+        assert_close(f"typical({depth})", typical(depth), np.exp(init.gaussian_product_log_mean(depth)),
+                     rtol=1e-9, hint="Determinants multiply: the mean logarithm of the squared singular "
+                                     "values adds up over the layers. What is it for one layer?")
+    expected = next(L for L in range(1, 100) if np.exp(init.gaussian_product_log_mean(L)) <= 0.1)
+    if depth_tenfold != expected:
+        raise AssertionError(f"depth_tenfold = {depth_tenfold!r} is too {'large' if depth_tenfold > expected else 'small'}: "
+                             "it is the smallest whole number of layers at which typical(L) <= 0.1.")
     passed()
