@@ -97,12 +97,12 @@ from statmech_dl.exercises import transient_chaos as tex  # noqa: E402
 
 def test_transient_chaos_checks():
     tex.check_relu_chi1(lambda sw: sw**2 / 2)
-    tex.check_erf_q_map(lambda q, sw, sb: sw**2 * 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)) + sb**2)
     tex.check_curvature_fixed_point(lambda x1, x2: 3 * x2 / (x1 * (x1 - 1)))
+    tex.check_erf_chi1(lambda sw, q: sw**2 * 4 / (np.pi * np.sqrt(1 + 4 * q)))
+    with pytest.raises(AssertionError, match="complete the square"):
+        tex.check_erf_chi1(lambda sw, q: sw**2 * 4 / (np.pi * (1 + 4 * q)))
     with pytest.raises(AssertionError, match="fraction of a centred Gaussian"):
         tex.check_relu_chi1(lambda sw: sw**2)
-    with pytest.raises(AssertionError, match="arcsin"):
-        tex.check_erf_q_map(lambda q, sw, sb: sw**2 * q + sb**2)
     with pytest.raises(AssertionError, match="kappa_l = kappa_"):
         tex.check_curvature_fixed_point(lambda x1, x2: 3 * x2 / x1**2)
     assert mf.chi1(1.0, 0.1, "relu") == 0.5

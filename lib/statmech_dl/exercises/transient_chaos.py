@@ -3,9 +3,10 @@
 import numpy as np
 
 from .. import meanfield as mf
+from .. import nonlinearities
 from . import assert_close, passed, require_callable
 
-__all__ = ["check_relu_chi1", "check_erf_q_map", "check_curvature_fixed_point"]
+__all__ = ["check_relu_chi1", "check_erf_chi1", "check_curvature_fixed_point"]
 
 
 def check_relu_chi1(relu_chi1):
@@ -17,12 +18,14 @@ def check_relu_chi1(relu_chi1):
     passed()
 
 
-def check_erf_q_map(erf_q_map):
-    """Exercise ``ex-tc-erf``: the closed-form length map ``erf_q_map(q, sigma_w, sigma_b)``."""
-    require_callable(erf_q_map, "erf_q_map")
-    for q, sw, sb in [(0.01, 1.0, 0.0), (0.5, 1.5, 0.3), (4.0, 3.0, 1.0), (30.0, 5.0, 2.0)]:
-        assert_close(f"erf_q_map({q}, {sw}, {sb})", erf_q_map(q, sw, sb), mf.q_map(q, sw, sb, "erf"), rtol=1e-8,
-                     hint="E[erf(u)^2] for u ~ N(0, q) is (2/pi) arcsin(2q / (1 + 2q)).")
+def check_erf_chi1(erf_chi1):
+    """Exercise ``ex-tc-erf``: ``erf_chi1(sigma_w, q)``, chi1 of an erf network at length ``q``, in closed form."""
+    require_callable(erf_chi1, "erf_chi1")
+    erf = nonlinearities.get("erf")
+    for sw, q in [(0.5, 0.0), (0.886, 0.01), (1.5, 0.7), (3.0, 12.0)]:
+        expected = sw**2 * mf.gaussian_expectation(lambda x: erf.df(x) ** 2, 0.0, np.sqrt(q))
+        assert_close(f"erf_chi1({sw}, {q})", erf_chi1(sw, q), expected, rtol=1e-8,
+                     hint="Square erf'(u) and complete the square in the Gaussian integral over z.")
     passed()
 
 
