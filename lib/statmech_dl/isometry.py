@@ -54,11 +54,13 @@ from . import meanfield as mf
 __all__ = [
     "derivative_moments",
     "critical_point",
+    "isometric_q_star",
     "spectrum_variance",
     "s_transform",
     "point_masses",
     "spectral_density",
     "spectral_ccdf",
+    "spectral_edge",
     "kolmogorov_distance",
 ]
 
@@ -135,6 +137,53 @@ def critical_point(q_star, phi="tanh"):
         raise ValueError(f"q_star = {q:g} has no critical point for phi={phi!r}: it would need "
                          f"sigma_b^2 = {sb2:.3g} < 0")
     return float(np.sqrt(sw2)), float(np.sqrt(max(sb2, 0.0)))
+
+
+def isometric_q_star(variance, depth, phi="tanh", weights="orthogonal"):
+    r"""The :math:`q^*` on the critical line at which a depth-:math:`L` network has a given spectral variance.
+
+    Solves ``spectrum_variance(*critical_point(q*), depth) = variance`` for
+    :math:`q^*`. For orthogonal tanh networks :math:`\mu_2/\mu_1^2 - 1 \approx 8
+    q^{*2}` at small :math:`q^*` (chapter *Dynamical isometry*, equation
+    ``eq-di-prescription``), so :math:`q^* \approx \sqrt{v/(8L)}` at large depth:
+    isometry at depth :math:`L` needs :math:`q^* \propto L^{-1/2}`.
+
+    Parameters
+    ----------
+    variance : float
+        Target relative variance :math:`v > 0` of the eigenvalues of :math:`JJ^\top`.
+    depth : int
+        :math:`L \ge 1`.
+    phi : str, optional
+        A smooth or hard-tanh nonlinearity whose variance vanishes as :math:`q^* \to 0`.
+    weights : str, optional
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If no :math:`q^*` in :math:`[10^{-8}, 4]` gives the variance (for Gaussian
+        weights it is at least :math:`L`).
+    """
+    from scipy.optimize import brentq
+
+    variance = v.real("variance", variance, lo=0.0, lo_open=True)
+    depth = v.integer("depth", depth, lo=1)
+    nl = nonlinearities.get(phi)
+    init.ensemble(weights)
+
+    def gap(log_q):
+        sw, sb = critical_point(np.exp(log_q), nl.name)
+        return spectrum_variance(sw, sb, depth, nl.name, weights) - variance
+
+    lo, hi = np.log(1e-8), np.log(4.0)
+    if not gap(lo) < 0 < gap(hi):
+        raise ValueError(f"variance must lie between the variances at q* = 1e-8 and 4 for {nl.name} "
+                         f"with {weights} weights at depth {depth}, got {variance:g}")
+    return float(np.exp(brentq(gap, lo, hi, xtol=1e-12)))
 
 
 class _Network:
@@ -479,6 +528,49 @@ def _spectral_ccdf(lam, net, n_grid):
     f = _spectral_density(grid, net) * grid
     upper = np.concatenate([np.cumsum(((f[1:] + f[:-1]) / 2 * np.diff(np.log(grid)))[::-1])[::-1], [0.0]])
     return out + np.interp(np.log(lam), np.log(grid), upper, right=0.0)
+
+
+def spectral_edge(sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal", rtol=1e-4):
+    r"""The largest eigenvalue of :math:`JJ^\top` in an infinitely wide network: the top of the spectrum.
+
+    The right edge of the support of :func:`spectral_density`, or the highest
+    point mass if that lies above it. Found on a logarithmic grid and refined by
+    bisection on the sign of the density. For Gaussian linear networks it is the
+    edge of the Fuss-Catalan law, :math:`(L+1)^{L+1}/L^L`, which grows like
+    :math:`e(L+1)` with depth; isometric networks keep it near one (chapter
+    *Dynamical isometry*). A finite network's largest eigenvalue fluctuates
+    around it by an amount that shrinks as its width grows.
+
+    Parameters
+    ----------
+    sigma_w, sigma_b, depth, phi, weights
+        As in :func:`spectral_density`.
+    rtol : float, optional
+        Relative accuracy, in :math:`(0, 0.1]`.
+
+    Returns
+    -------
+    float
+    """
+    rtol = v.real("rtol", rtol, lo=0.0, hi=0.1, lo_open=True)
+    net = _Network(sigma_w, sigma_b, depth, phi, weights)
+    locs, masses = _point_masses(net)
+    top_atom = float(locs.max()) if locs.size else 0.0
+    if np.sum(masses) > 1 - 1e-12:
+        return top_atom
+    scale = net.chi**net.L
+    grid = np.geomspace(scale * 1e-3, scale * 4.0 * _edge_bound(net.L, *_d2_distribution(net.q, net.nl),
+                                                                 net.gaussian), 120)
+    rho = _spectral_density(grid, net)
+    k = int(np.flatnonzero(rho > 0).max())
+    lo, hi = grid[k], grid[min(k + 1, grid.size - 1)]
+    while hi / lo > 1 + rtol:
+        mid = np.sqrt(lo * hi)
+        if _spectral_density(np.array([mid]), net)[0] > 0:
+            lo = mid
+        else:
+            hi = mid
+    return max(float(np.sqrt(lo * hi)), top_atom)
 
 
 def kolmogorov_distance(eigenvalues, sigma_w, sigma_b, depth, phi="tanh", weights="orthogonal", floor=1e-6,

@@ -216,3 +216,34 @@ def test_density_follows_the_physical_branch_inside_a_narrow_spectrum():
     lam = np.linspace(lo, hi, 300)
     rho = iso.spectral_density(lam, sw, sb, 8)
     assert np.all(rho > 0.05 * rho.max())
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5, 10])
+def test_spectral_edge_of_gaussian_linear_networks_is_fuss_catalan(depth):
+    # The edge of the Fuss-Catalan law, (L + 1)^(L + 1) / L^L.
+    edge = iso.spectral_edge(1.0, 0.0, depth, "linear", "gaussian", rtol=1e-5)
+    assert edge == pytest.approx((depth + 1) ** (depth + 1) / depth**depth, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_spectral_edge_against_wide_networks():
+    # Orthogonal tanh at q* = 0.1: a narrow spectrum, whose top a width-400 network samples.
+    sw, sb = iso.critical_point(0.1)
+    edge = iso.spectral_edge(sw, sb, 8, "tanh", "orthogonal")
+    tops = [networks.jacobian_spectrum(400, 8, sw, sb, "tanh", "orthogonal", rng=s).max() for s in range(3)]
+    assert np.mean(tops) == pytest.approx(edge, rel=0.05)
+    # Orthogonal linear networks: a single atom at sigma_w^(2L).
+    assert iso.spectral_edge(1.2, 0.0, 3, "linear", "orthogonal") == pytest.approx(1.2**6)
+
+
+def test_isometric_q_star():
+    for variance, depth, phi in [(0.25, 10, "tanh"), (1.0, 16, "erf"), (0.5, 4, "hard_tanh")]:
+        q = iso.isometric_q_star(variance, depth, phi)
+        sw, sb = iso.critical_point(q, phi)
+        assert iso.spectrum_variance(sw, sb, depth, phi) == pytest.approx(variance, rel=1e-8)
+    # Large depth: q* -> sqrt(v / (8 L)) for tanh (eq-di-prescription).
+    assert iso.isometric_q_star(0.25, 10000) == pytest.approx(np.sqrt(0.25 / 80000), rel=0.02)
+    with pytest.raises(ValueError, match="^variance must"):
+        iso.isometric_q_star(1.0, 16, "tanh", "gaussian")      # Gaussian variance is at least L
+    with pytest.raises(ValueError, match="^depth must"):
+        iso.isometric_q_star(1.0, 0)
