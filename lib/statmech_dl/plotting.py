@@ -94,7 +94,10 @@ def displayed_text_px(fig):
 
 
 def labelled(fig):
-    """Check that every plotting axes of ``fig`` has x and y labels and that its text is legible; return ``fig``.
+    """Check that every plotting axes of ``fig`` has x and y labels and that its text is legible.
+
+    Returns None, so that a cell ending in ``labelled(fig)`` shows the figure
+    once (the inline backend displays it) rather than twice.
 
     A label on another axes that shares the axis (``sharey=True`` panels)
     counts, and so do item names as tick labels on an image (heatmaps). Colour
@@ -123,7 +126,6 @@ def labelled(fig):
         raise ValueError(f"figure text is {smallest:.1f} px high at the {COLUMN_PX} px column, below "
                          f"{MIN_TEXT_PX:g}: enlarge the fonts or narrow the figure "
                          f"(now {fig.get_figwidth():g} in)")
-    return fig
 
 
 def heatmap(ax, M, row_labels=None, col_labels=None, vmax=None, cmap=DIVERGING, colorbar=True):

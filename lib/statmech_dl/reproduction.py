@@ -6,7 +6,7 @@ and simulation), the measure of agreement and a verdict. The call checks that th
 verdict agrees with the numbers (a claim marked reproduced must lie within its
 tolerance, a claim marked not reproduced must not), so that the build fails if
 prose, numbers and verdict part; then it shows one line under the cell and
-attaches the record to the cell's output. At build time the page *Reproduction*
+attaches the record to the metadata of the cell's output. At build time the page *Reproduction*
 (``book/reproduction.md``) collects the records from the executed chapters, so
 nothing on it is copied by hand, and it keeps working when a chapter comes from
 the execution cache.
@@ -14,13 +14,15 @@ the execution cache.
 
 import json
 import numbers
+import re
 
-__all__ = ["VERDICTS", "MIME", "Claim", "record"]
+__all__ = ["VERDICTS", "METADATA_KEY", "Claim", "record"]
 
 #: The verdicts, from best to worst.
 VERDICTS = ("reproduced", "reproduced, scaled down", "qualitative only", "not reproduced")
-#: The MIME type under which a record travels in the notebook's outputs.
-MIME = "application/vnd.statmech-dl.claim+json"
+#: The key under which a record travels in the metadata of the cell's output (metadata
+#: rather than a MIME type of its own, which the website's renderer would not know).
+METADATA_KEY = "statmech_dl.claim"
 
 _FIELDS = ("key", "section", "claim", "source", "source_value", "theory", "simulation", "agreement", "verdict",
            "why", "error", "tolerance", "holds")
@@ -30,15 +32,26 @@ class Claim(dict):
     """One recorded claim: a dict of the fields of :func:`record`, shown as one line of text."""
 
     def __repr__(self):
-        return f"Reproduction page: {self['claim']} ({self['source']}): {self['verdict']}. {self['agreement']}."
+        return (f"Reproduction page: {_plain(self['claim'])} ({self['source']}): {self['verdict']}. "
+                f"{_plain(self['agreement'])}.")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": repr(self), MIME: json.loads(json.dumps(dict(self)))}
+        return {"text/plain": repr(self)}, {METADATA_KEY: json.loads(json.dumps(dict(self)))}
+
+
+_EQ_REF = re.compile(r"\{eq\}`([\w-]+)`")
+
+
+def _plain(text):
+    """The text as printed under the cell: maths without dollars, equation references by label."""
+    return _EQ_REF.sub(r"(\1)", text).replace("$", "")
 
 
 def _text(name, value, allow_empty=False):
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    if value.count("$") % 2:
+        raise ValueError(f"{name} has an unpaired $ (inline maths is written $...$): {value!r}")
     return value.strip()
 
 
@@ -64,6 +77,8 @@ def record(key, section, claim, source, source_value, theory, simulation, agreem
         BibTeX key(s) of the source, comma-separated.
     source_value : str
         The source's value or qualitative result, e.g. ``"about 20% less data"``.
+        In this and the other text fields, ``$...$`` is inline maths (the book's
+        macros apply) and ``{eq}`label``` a link to a numbered equation.
     theory, simulation : str
         Our theory and our simulation, formatted as printed in the chapter (``"-"``
         where there is none).

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 import yaml
@@ -102,6 +103,11 @@ def test_downloadable_notebook_executes(built, chapter, tmp_path):
     assert all(c.execution_count for c in code), "the download holds unexecuted cells"
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     assert any("solution" in c.metadata.get("tags", []) for c in code), "solution tags lost"
+    for c in code:
+        if "figure" in c.metadata.get("mystnb", {}):
+            images = [o for o in c.outputs if "image/png" in o.get("data", {})]
+            # Two images under one figure name give two targets of the same name.
+            assert len(images) == 1, f"figure {c.metadata['mystnb']['figure']['name']} shows {len(images)} images"
     checked = [c for c in code if "# NBVAL_CHECK_OUTPUT" in c.source]
     assert checked, "mark the cells that print headline numbers with # NBVAL_CHECK_OUTPUT"
     assert all(c.outputs for c in checked), "a cell marked # NBVAL_CHECK_OUTPUT printed nothing"
@@ -144,3 +150,80 @@ def test_binder_equation_numbers_are_the_websites(built):
         chapter = next(c for c in CHAPTERS if re.search(rf"^\$\$ *\({label}\)", c.read_text(), flags=re.M))
         shown = f'<span class="eqno">{number}<a class="headerlink" href="#equation-{label}"'
         assert shown in page(built, f"book/{chapter.stem}"), f"{label} is not {number} on the website"
+
+
+# --- the reproduction page -----------------------------------------------------------
+
+def executed_claims(built):
+    """chapter stem -> the claim records in the build's executed notebook."""
+    import book_build
+
+    folder = built.parent / "jupyter_execute" / "book"
+    return {c.stem: book_build.claims(nbformat.read(folder / f"{c.stem}.ipynb", as_version=4))
+            for c in CHAPTERS}
+
+
+def recorded_keys(chapter):
+    """Keys of the reproduction.record(...) calls in a chapter's source."""
+    code = "\n".join(c.source for c in jupytext.read(chapter).cells if c.cell_type == "code")
+    return re.findall(r"reproduction\.record\(\s*\"([\w-]+)\"", code)
+
+
+def test_every_chapter_records_its_claims(built):
+    import book_build
+    from statmech_dl import reproduction
+
+    assert book_build.CLAIM_KEY == reproduction.METADATA_KEY
+    for chapter, records in executed_claims(built).items():
+        assert records, f"{chapter} records no claim for the reproduction page"
+        for rec in records:
+            assert rec["source_value"].strip(), f"{rec['key']} has no source value"
+            assert rec["verdict"] in reproduction.VERDICTS
+            holds = rec["error"] <= rec["tolerance"] if rec["error"] is not None else rec["holds"]
+            assert holds == (rec["verdict"] != "not reproduced"), f"{rec['key']}: verdict against its tolerance"
+            assert rec["key"].startswith(book_files.LABEL_PREFIXES[chapter] + "-")
+
+
+def test_reproduction_page_lists_exactly_the_recorded_claims(built):
+    html = page(built, "book/reproduction")
+    on_page = set(re.findall(r'<tr class="[^"]*" id="claim-([\w-]+)"|<tr id="claim-([\w-]+)"', html))
+    on_page = {a or b for a, b in on_page}
+    in_sources = {key for chapter in CHAPTERS for key in recorded_keys(chapter)}
+    executed = {rec["key"] for records in executed_claims(built).values() for rec in records}
+    assert in_sources == executed, "an executed chapter and its source disagree: rebuild without the cache"
+    assert on_page == in_sources, f"page and chapters differ: {on_page ^ in_sources}"
+    text = re.sub(r"<[^>]+>", "", html)
+    assert re.search(r"\d+ claims from \d+ chapters: \d+ reproduced, \d+ reproduced, scaled down, "
+                     r"\d+ qualitative only, \d+ not reproduced\.", text)
+    assert re.search(r"Built on \d{4}-\d{2}-\d{2} from chapter sources [0-9a-f]{12}", text)
+    # Maths and equation references in the records are rendered, not shown as markup.
+    table = html[html.index('<table class="reproduction-table'):html.index("</table>")]
+    assert "{eq}" not in table and "$" not in table
+    assert '<span class="math notranslate nohighlight">' in table
+    assert re.search(r'<a class="reference internal" href="[\w_]+\.html#equation-eq-[\w-]+">\(\d+\.\d+\)', table)
+    assert 'href="reproduction.html' in page(built, "book/status")
+    assert 'href="reproduction.html' in page(built, "book/intro")
+
+
+def test_a_build_from_the_execution_cache_keeps_every_output(built, tmp_path):
+    """A chapter taken from the execution cache still has its outputs in the download and its
+    claims on the reproduction page (myst-nb 1.4 writes cached chapters without outputs;
+    tools/book_build.py restores them)."""
+    import shutil
+
+    shutil.copytree(built.parent / ".jupyter_cache", tmp_path / "_build" / ".jupyter_cache")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(tmp_path), "--warningiserror",
+                           "--nitpick", "--keep-going"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=BUILD_TIMEOUT)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert proc.stdout.count("Using cached notebook") == len(CHAPTERS), "expected every chapter from the cache"
+    assert "Executing notebook" not in proc.stdout
+    html = tmp_path / "_build" / "html"
+    for chapter in CHAPTERS:
+        fresh = nbformat.read(built / "_sources" / "book" / f"{chapter.stem}.ipynb", as_version=4)
+        cached = nbformat.read(html / "_sources" / "book" / f"{chapter.stem}.ipynb", as_version=4)
+        outputs = [[o for o in c.outputs] for c in cached.cells if c.cell_type == "code"]
+        assert outputs == [[o for o in c.outputs] for c in fresh.cells if c.cell_type == "code"]
+    assert (re.search(r"\d+ claims from \d+ chapters", (html / "book" / "reproduction.html").read_text()).group()
+            == re.search(r"\d+ claims from \d+ chapters", page(built, "book/reproduction")).group())

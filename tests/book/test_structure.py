@@ -61,6 +61,19 @@ def test_pages_exist_and_names_carry_no_numbers():
         assert not re.search(r"\d", page.stem), f"{page.name}: the TOC numbers chapters, not file names"
 
 
+def test_every_public_module_has_a_reference_page():
+    """Each public module of the library has its page in the library reference, listed in the
+    TOC and in the module map; a missing one otherwise shows only as unresolved links."""
+    modules = {p.stem for p in (ROOT / "lib" / "statmech_dl").glob("*.py") if not p.stem.startswith("_")}
+    modules.add("exercises")
+    listed = {p.stem for p in book_files.pages() if p.parent == ROOT / "book" / "api"} - {"index"}
+    assert listed == modules, f"reference pages and modules differ: {listed ^ modules}"
+    index = (ROOT / "book" / "api" / "index.md").read_text()
+    for name in modules:
+        assert f"{{py:mod}}`statmech_dl.{name}`" in index, f"{name} is missing from the module map"
+        assert f"automodule:: statmech_dl.{name}" in (ROOT / "book" / "api" / f"{name}.md").read_text()
+
+
 # --- configuration ----------------------------------------------------------
 
 def test_config_builds_only_the_book():
@@ -372,3 +385,30 @@ def test_benchmark_is_current_and_within_budget():
         assert row["Source hash"] == digest, f"{chapter.stem} changed since it was benchmarked: run `make benchmark`"
         assert float(row["Wall time (s)"]) <= 60.0
         assert float(row["Peak memory (MB)"]) <= 1500.0
+
+
+def test_a_change_to_the_library_reexecutes_the_chapters(tmp_path):
+    """The execution cache keys a chapter on its code cells; the install cell carries the
+    library's hash in its metadata, so that editing the library invalidates the cache."""
+    import shutil
+
+    import book_build
+    import jupytext
+    from jupyter_cache.cache.main import JupyterCacheBase
+
+    copy = tmp_path / "statmech_dl"
+    shutil.copytree(ROOT / "lib" / "statmech_dl", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = book_build.library_hash(copy)
+    assert before == book_build.library_hash(copy)
+    (copy / "meanfield.py").write_text((copy / "meanfield.py").read_text() + "\n# edited\n")
+    after = book_build.library_hash(copy)
+    assert after != before
+    chapter = CHAPTERS[0].read_text()
+    cache = JupyterCacheBase(str(tmp_path / "cache"))
+    keys = []
+    for library in (before, after):
+        text = book_build.add_install_cell(chapter, "https://github.com/o/r", "main", library)
+        notebook = jupytext.reads(text, fmt="md:myst")
+        assert notebook.cells[[c.cell_type for c in notebook.cells].index("code")].metadata["library_source"] == library
+        keys.append(cache.create_hashed_notebook(notebook)[1])
+    assert keys[0] != keys[1]

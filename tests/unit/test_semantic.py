@@ -162,3 +162,17 @@ def test_teaching_converges_to_similarity_ratios():
 def test_bad_arguments_raise_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
         call()
+
+
+@pytest.mark.parametrize("depth,branching,features", [(3, 2, (4, 2, 8, 1)), (2, 3, (1, 2, 3)), (3, 2, (1, 0, 3, 2))])
+def test_category_hierarchy_singular_values(depth, branching, features):
+    data = sm.category_hierarchy(depth, branching, features)
+    assert data.matrix.shape == (sum(f * branching**l for l, f in enumerate(features)), branching**depth)
+    s, mult, coherence = sm.category_hierarchy_spectrum(depth, branching, features)
+    svd = np.sort(np.linalg.svd(data.matrix, compute_uv=False))[::-1]
+    assert np.allclose(svd, np.sort(np.repeat(s, mult))[::-1], atol=1e-10)
+    # s_k^2 is the summed coherence of the categories below level k, in units of sigma^2 sqrt(N_o N_f).
+    scale = np.sqrt(data.matrix.shape[1] * data.matrix.shape[0])
+    assert np.allclose(s[1:] ** 2, [scale * coherence[k + 1:].sum() for k in range(depth)])
+    with pytest.raises(ValueError, match="^features_per_level must"):
+        sm.category_hierarchy(depth, branching, features[:-1])
