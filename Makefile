@@ -1,7 +1,8 @@
 # Two entry points, both usable on a fresh clone with nothing installed:
 #   make book   builds the website into _build/html (warnings are errors)
 #   make test   runs the library's unit tests, executes every chapter twice
-#               (nbval) and builds the book
+#               (nbval), builds the book and moves its explorations' sliders in
+#               a headless browser (installing Debian's chromium if it may)
 # Both create the virtual environment .venv from requirements.txt on first use.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: book test unit slow benchmark lock clean
+.PHONY: book test unit slow benchmark lock clean browser
 
 # torch is pinned in requirements.txt; take its CPU build. pip first looks on this machine's
 # disk (--no-index: find-links only, no index is contacted); on a stock machine that fails at
@@ -30,8 +31,18 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 book: $(VENV)/.installed
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest tests
+
+# The explorations are checked in a headless browser (tests/book/test_build.py): Debian's
+# chromium, installed here when missing and we may (root with apt-get, as in CI); elsewhere
+# the check is skipped with a message, except in CI, where it fails.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    echo "Installing chromium for the browser checks" && \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "No chromium and no root to install it: the browser checks will be skipped (apt-get install chromium)"
 
 unit: $(VENV)/.installed
 	$(BIN)/python -m pytest tests/unit -m "not slow"

@@ -285,6 +285,19 @@ def _table(app, fromdoc, records):
     return table
 
 
+def _drop_widget_state(app, doctree):
+    """No ipywidgets on the website: their sliders would be dead without a kernel.
+
+    Each chapter's live exploration has its output removed on the web (tag
+    ``remove-output``), and a kernel-free scrubber (statmech_dl.exploration)
+    stands in for it; the widget state and the widget JavaScript myst-nb would
+    load from a CDN then serve nothing, so they are dropped from the page.
+    """
+    metadata = getattr(app.env, "nb_metadata", {}).get(app.env.docname, {})
+    for key in [k for k in metadata.get("js_files", {}) if k.startswith("ipywidgets")]:
+        del metadata["js_files"][key]
+
+
 def _page_has_maths(app, doctree):
     # The table's maths arrives after reading; tell Sphinx now that the page needs MathJax.
     if app.env.docname == PAGE:
@@ -330,6 +343,7 @@ def setup(app):
     app.connect("source-read", _source_read)
     app.connect("doctree-read", _restore_cached_outputs)
     app.connect("doctree-read", _page_has_maths)
+    app.connect("doctree-read", _drop_widget_state)
     app.add_node(reproduction_placeholder)
     app.add_directive("reproduction-table", ReproductionTable)
     app.connect("doctree-resolved", _fill)

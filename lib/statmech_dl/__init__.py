@@ -26,6 +26,11 @@ Each module serves one topic or concern of the book:
     small bundled data sets, such as the 8x8 digits;
 ``plotting``
     the book's figure style;
+``exploration``
+    explorations that respond on the static website (figures precomputed over a
+    grid of parameters) and live in a notebook;
+``reproduction``
+    the records of each chapter's headline claims for the reproduction page;
 ``torch_utils``
     the torch conventions (seeded generators, float64, one thread); imports torch;
 ``exercises``

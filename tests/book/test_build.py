@@ -11,6 +11,8 @@ chapter is therefore executed at most twice by ``make test``.
 """
 
 import hashlib
+import json
+import math
 import os
 import re
 import subprocess
@@ -82,9 +84,18 @@ def test_chapter_page(built, chapter):
     n_exercises = html.count('class="exercise admonition"')
     assert n_exercises >= 3
     assert html.count('class="solution dropdown admonition"') == n_exercises, "every solution is gated"
-    # Widgets: the view is embedded, with its state, plus a static default figure.
-    assert "application/vnd.jupyter.widget-view+json" in html
-    assert "application/vnd.jupyter.widget-state+json" in html
+    # The exploration works without a kernel: frames embedded, a slider per parameter. No
+    # ipywidgets reach the page, whose sliders would be dead there; the live version's source does.
+    scrubber = re.search(r'<div class="statmech-scrubber" id="[\w-]+" data-frame="(\d+)">', html)
+    assert scrubber, "no kernel-free exploration on the page"
+    data = json.loads(re.search(r'class="statmech-scrubber-data">(.*?)</script>', html, flags=re.S).group(1))
+    assert len(data["frames"]) == math.prod(data["shape"]) >= 4
+    assert html.count('<input type="range"') == len(data["shape"])
+    assert "application/vnd.jupyter.widget-view+json" not in html
+    assert "application/vnd.jupyter.widget-state+json" not in html
+    assert "embed-amd" not in html and "require.min.js" not in html
+    code = re.sub(r"<[^>]+>", "", html)  # the highlighted source, as text
+    assert "widgets.interact(\n    exploration.live(" in code, "the live version's code is shown"
     # Launch button: Binder, from the one repository URL, opening the chapter in JupyterLab.
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     repo = config["repository"]["url"].rstrip("/").split("github.com/")[1]
@@ -227,3 +238,27 @@ def test_a_build_from_the_execution_cache_keeps_every_output(built, tmp_path):
         assert outputs == [[o for o in c.outputs] for c in fresh.cells if c.cell_type == "code"]
     assert (re.search(r"\d+ claims from \d+ chapters", (html / "book" / "reproduction.html").read_text()).group()
             == re.search(r"\d+ claims from \d+ chapters", page(built, "book/reproduction")).group())
+
+
+# --- explorations in a browser --------------------------------------------------------
+
+def test_explorations_respond_in_a_browser_without_a_kernel_or_network(built):
+    """Headless Chromium opens each chapter page offline and moves every slider of its
+    exploration: the picture changes to the frame of the new setting, and the page has no
+    other controls (no ipywidgets) that would do nothing without a kernel."""
+    import browser_check
+
+    if browser_check.chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium for this check: make test installs it as root")
+        pytest.skip("no chromium here: apt-get install chromium (make test does it as root)")
+    for chapter in CHAPTERS:
+        report = browser_check.check(built / "book" / f"{chapter.stem}.html")
+        assert report["dead_controls"] == 0 and report["widget_views"] == 0, chapter.stem
+        assert len(report["scrubbers"]) == 1, chapter.stem
+        scrub = report["scrubbers"][0]
+        assert scrub["ready"] and scrub["before_matches"], f"{chapter.stem}: the script did not start"
+        assert len(scrub["moves"]) == scrub["sliders"] == len(scrub["shape"])
+        for move in scrub["moves"]:
+            assert move["image_changed"] and move["shows_expected"], f"{chapter.stem}: {move}"
+            assert move["to"] == move["expected"] != move["from"]

@@ -195,8 +195,24 @@ def test_chapter_structure(chapter):
     assert "import statmech_dl" in code or "from statmech_dl" in code
     assert "use_book_style()" in code
     assert "# NBVAL_CHECK_OUTPUT" in code
-    assert "widgets.interact" in code or "widgets.interactive" in code
     assert "mystnb" in text and "figure" in text
+
+
+def test_chapter_exploration_follows_the_convention(chapter):
+    """A kernel-free scrubber for the website, then the same drawing function live for a
+    notebook, whose output the website removes: no slider on the page without a kernel."""
+    cells = [c for c in jupytext.read(chapter).cells if c.cell_type == "code"]
+    scrub = [i for i, c in enumerate(cells) if "exploration.scrubber(" in c.source]
+    assert len(scrub) == 1, "one exploration.scrubber(...) per chapter"
+    draw = re.search(r"exploration\.scrubber\(\s*(\w+)", cells[scrub[0]].source).group(1)
+    assert re.search(rf"^def {draw}\(\s*fig\b", cells[scrub[0]].source, flags=re.M), "the drawing function sits with it"
+    assert "hide-input" in cells[scrub[0]].metadata.get("tags", [])
+    live = cells[scrub[0] + 1]
+    assert f"exploration.live({draw}," in live.source and "widgets.interact(" in live.source
+    assert "remove-output" in live.metadata.get("tags", []), "the live widget's output is removed on the website"
+    for c in cells:
+        if "widgets.interact" in c.source:
+            assert "remove-output" in c.metadata.get("tags", []), "a widget outside the live cell would be dead"
 
 
 def test_chapter_links_every_library_function_it_uses(chapter):
@@ -351,7 +367,7 @@ def test_the_library_declares_what_it_imports():
     declared = {re.split(r"[<>=!~ ]", d)[0].lower() for d in project["dependencies"]}
     optional = {re.split(r"[<>=!~ ]", d)[0].lower() for extra in project["optional-dependencies"].values()
                 for d in extra}
-    distribution = {"sklearn": "scikit-learn"}
+    distribution = {"sklearn": "scikit-learn", "PIL": "pillow"}
     imported = set()
     for path in (ROOT / "lib" / "statmech_dl").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -412,3 +428,11 @@ def test_a_change_to_the_library_reexecutes_the_chapters(tmp_path):
         assert notebook.cells[[c.cell_type for c in notebook.cells].index("code")].metadata["library_source"] == library
         keys.append(cache.create_hashed_notebook(notebook)[1])
     assert keys[0] != keys[1]
+
+
+def test_make_test_provides_the_browser_for_the_exploration_check():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: .*\bbrowser\b", makefile, flags=re.M)
+    rule = makefile[makefile.index("\nbrowser:"):]
+    assert "command -v chromium" in rule and "apt-get install -y -qq chromium" in rule
+    assert '[ "$$(id -u)" = 0 ]' in rule, "install only where we may"
