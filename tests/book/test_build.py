@@ -75,7 +75,9 @@ def test_front_matter(built):
 def test_chapter_page(built, chapter):
     html = page(built, f"book/{chapter.stem}")
     # Figures with numbered captions, equations, citations, exercises and solutions.
-    assert len(re.findall(r"<img [^>]*src=\"../_images/", html)) >= 5
+    # At least five figures, the exploration's (its frames embedded in the page) among them.
+    figures = len(re.findall(r"<img [^>]*src=\"../_images/", html)) + html.count('class="statmech-scrubber"')
+    assert figures >= 5
     assert re.search(r"Fig\. \d+\.\d+", html), "figures need numbered captions"
     assert re.search(r'class="math notranslate nohighlight"', html)
     assert re.search(r'id="equation-eq-', html)

@@ -436,3 +436,12 @@ def test_make_test_provides_the_browser_for_the_exploration_check():
     rule = makefile[makefile.index("\nbrowser:"):]
     assert "command -v chromium" in rule and "apt-get install -y -qq chromium" in rule
     assert '[ "$$(id -u)" = 0 ]' in rule, "install only where we may"
+
+
+def test_bibliography_is_an_author_year_list():
+    """Citations read "Saxe et al. (2014)"; the bibliography shows no [n] labels to match."""
+    css = (ROOT / "_static" / "book.css").read_text()
+    assert re.search(r"div\.citation-list div\.citation > span\.label \{\s*display: none;", css)
+    bib = (ROOT / "book" / "bibliography.md").read_text()
+    assert ":list:" not in bib, "citations resolve only against a citation list (the default)"
+    assert CONFIG["sphinx"]["config"]["bibtex_reference_style"] == "author_year"
