@@ -53,3 +53,273 @@ def test_bad_arguments():
         saddles.hessian_top_eigenvalue(1.0, 1)
     with pytest.raises(ValueError, match="^weights"):
         saddles.gauss_newton_hessian([])
+
+
+# --- the index, and the p-spin theory -------------------------------------------------
+
+from scipy import integrate, stats  # noqa: E402
+
+
+def test_hessian_index_counts_with_a_tolerance():
+    assert saddles.hessian_index([-2.0, -1e-12, 0.0, 3e-13, 1.0, 4.0]) == (1, 3, 2)
+    assert saddles.hessian_index([-2.0, -1e-3, 1.0], rtol=1e-2) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("x", [-1.5, -1.0, -0.6, 0.0, 0.3, 0.95, 1.0, 2.0])
+def test_semicircle_cdf_integrates_the_density(x):
+    density = lambda t: 2 / np.pi * np.sqrt(max(1 - t * t, 0.0))  # noqa: E731
+    expected = integrate.quad(density, -1, min(max(x, -1), 1))[0]
+    assert saddles.semicircle_cdf(x) == pytest.approx(expected, abs=1e-10)
+
+
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_pspin_index_against_shifted_goe(p):
+    """Large GOE matrices scaled to radius 2 sqrt(p(p-1)), shifted by -pu: the fraction of negative eigenvalues."""
+    rng, m = np.random.default_rng(p), 800
+    A = rng.standard_normal((m, m))
+    goe = (A + A.T) / np.sqrt(2 * m) * np.sqrt(p * (p - 1))
+    ev = np.linalg.eigvalsh(goe)
+    for u in [-1.5, -1.0, -0.4, 0.0, 0.7]:
+        measured = np.mean(ev - p * u < 0)
+        # The number of eigenvalues in an interval fluctuates by O(sqrt(log m)), so 3/m is generous.
+        assert measured == pytest.approx(saddles.pspin_index(u, p), abs=3 / m + 2e-3)
+    assert saddles.pspin_index(-saddles.pspin_threshold(p), p) == 0
+    assert saddles.pspin_index(0.0, p) == pytest.approx(0.5)
+
+
+def test_pspin_ground_energy():
+    # Known values of the spherical 3-spin ground state (Crisanti & Sommers; Auffinger, Ben Arous & Cerny).
+    assert saddles.pspin_ground_energy(3) == pytest.approx(1.6570, abs=5e-4)
+    for p in (3, 4, 6):
+        e0, e_inf = saddles.pspin_ground_energy(p), saddles.pspin_threshold(p)
+        assert e0 > e_inf
+        assert saddles._minima_complexity(-e0, p) == pytest.approx(0.0, abs=1e-10)
+        assert saddles._minima_complexity(-e_inf, p) > 0
+
+
+def test_pspin_couplings_have_the_stated_covariance():
+    """E[H(s)H(s')] = n (s.s'/n)^p, over independent draws of the couplings (four standard errors)."""
+    n, p, draws = 6, 3, 4000
+    rng = np.random.default_rng(0)
+    s1 = np.sqrt(n) * np.eye(n)[0]
+    s2 = np.sqrt(n) * (0.6 * np.eye(n)[0] + 0.8 * np.eye(n)[1])
+    samples = []
+    for _ in range(draws):
+        J = saddles.pspin_couplings(n, p, rng)
+        samples.append((n * saddles.pspin_energy(s1, J), n * saddles.pspin_energy(s2, J)))
+    h1, h2 = np.array(samples).T
+    for est, target in [(h1 * h1, n), (h1 * h2, n * 0.6**p)]:
+        assert abs(est.mean() - target) < 4 * est.std() / np.sqrt(draws)
+
+
+def test_pspin_riemannian_matches_finite_differences_along_geodesics():
+    n, p = 7, 3
+    rng = np.random.default_rng(2)
+    J = saddles.pspin_couplings(n, p, rng)
+    s = rng.standard_normal(n)
+    s *= np.sqrt(n) / np.linalg.norm(s)
+    u, g, H, Q = saddles.pspin_riemannian(s, J)
+    assert np.allclose(Q.T @ Q, np.eye(n - 1)) and np.allclose(Q.T @ s, 0)
+    R = np.sqrt(n)
+
+    def along(q, t):
+        # The unit-speed great circle through s with tangent q.
+        return n * saddles.pspin_energy(np.cos(t / R) * s + R * np.sin(t / R) * q, J)
+
+    h = 1e-4
+    for i in range(n - 1):
+        q = Q[:, i]
+        assert (along(q, h) - along(q, -h)) / (2 * h) == pytest.approx(g[i], rel=1e-6, abs=1e-8)
+        second = (along(q, h) - 2 * along(q, 0) + along(q, -h)) / h**2
+        assert second == pytest.approx(H[i, i], rel=1e-4, abs=1e-5)
+    assert u == pytest.approx(along(Q[:, 0], 0) / n)
+
+
+@pytest.mark.slow
+def test_pspin_critical_points_follow_the_index_law():
+    n, p = 30, 3
+    rng = np.random.default_rng(5)
+    J = saddles.pspin_couplings(n, p, rng)
+    energy, index, sigma = saddles.pspin_critical_points(J, 8, rng, return_sigma=True)
+    assert len(energy) > 30 and np.all(np.diff(energy) >= 0)
+    for s in sigma:
+        assert np.linalg.norm(saddles.pspin_riemannian(s, J)[1]) < 1e-8 * np.sqrt(n)
+    assert stats.spearmanr(energy, index)[0] > 0.95
+    # A GOE of size 29 puts the index off the large-n law by about 0.015 on average (one eigenvalue is 0.034).
+    assert np.mean(np.abs(index - saddles.pspin_index(energy, p))) < 0.03
+    # Minima only below -E_inf + finite-size slack, never below the ground state.
+    assert energy.min() > -saddles.pspin_ground_energy(p) - 0.1
+    random_energy, random_index = saddles.pspin_critical_points(J, 30, rng, levels=())
+    assert abs(np.mean(random_index) - 0.5) < 0.05 and abs(np.mean(random_energy)) < 0.15
+
+
+# --- the linear autoencoder ---------------------------------------------------------
+
+def autoencoder_loss(A, B, sigma):
+    R = np.eye(sigma.shape[0]) - B @ A
+    return 0.5 * np.trace(R @ sigma @ R.T)
+
+
+def test_linear_autoencoder_hessian_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    n, k = 5, 2
+    M = rng.standard_normal((n, n))
+    sigma = M @ M.T / n
+    A, B = rng.standard_normal((k, n)), rng.standard_normal((n, k))
+    theta = np.concatenate([A.ravel(), B.ravel()])
+    f = lambda t: autoencoder_loss(t[:k * n].reshape(k, n), t[k * n:].reshape(n, k), sigma)  # noqa: E731
+    H = saddles.linear_autoencoder_hessian(A, B, sigma)
+    h, d = 1e-4, theta.size
+    E = np.eye(d) * h
+    H_fd = np.array([[(f(theta + E[i] + E[j]) - f(theta + E[i] - E[j]) - f(theta - E[i] + E[j])
+                       + f(theta - E[i] - E[j])) / (4 * h * h) for j in range(d)] for i in range(d)])
+    assert np.allclose(H, H_fd, atol=1e-5)
+
+
+@pytest.mark.parametrize("eigenvalues", [
+    [5.0, 3.0, 2.0, 1.0, 0.5],                 # distinct
+    [4.0, 2.5, 1.0, 0.3, 0.0, 0.0],            # two directions without variance
+    [3.0, 2.0, 2.0, 1.0, 0.0],                 # a tie
+])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_linear_autoencoder_critical_points_against_the_exact_hessian(eigenvalues, k):
+    """Index, zero modes, loss and stationarity of every critical point, in a randomly rotated basis."""
+    lam = np.array(eigenvalues)
+    n = lam.size
+    U = init.orthogonal(n, rng=np.random.default_rng(k))
+    sigma = U @ np.diag(lam) @ U.T
+    points = saddles.linear_autoencoder_critical_points(lam, k)
+    assert len(points) == len(list(__import__("itertools").combinations(range(n), k)))
+    assert [c[1] for c in points] == sorted(c[1] for c in points)
+    assert points[0][0] == tuple(range(k)) and points[0][2] == 0
+    for subset, loss, index in points:
+        G = np.random.default_rng(sum(subset)).standard_normal((k, k)) + 3 * np.eye(k)   # any GL(k) gauge
+        A = G @ U[:, list(subset)].T
+        B = U[:, list(subset)] @ np.linalg.inv(G)
+        assert autoencoder_loss(A, B, sigma) == pytest.approx(loss, abs=1e-12)
+        R = np.eye(n) - B @ A
+        assert np.allclose(B.T @ R @ sigma, 0, atol=1e-10) and np.allclose(R @ sigma @ A.T, 0, atol=1e-10)
+        ev = np.linalg.eigvalsh(saddles.linear_autoencoder_hessian(A, B, sigma))
+        n_neg, n_zero, _ = saddles.hessian_index(ev, rtol=1e-9)
+        assert n_neg == index
+        assert n_zero == saddles.linear_autoencoder_zero_modes(lam, subset)
+    # Distinct positive eigenvalues: the global minimum is the only point of index 0.
+    if len(set(lam[lam > 0])) == np.sum(lam > 0) and np.sum(lam == 0) <= 1:
+        assert sum(c[2] == 0 for c in points) == 1
+
+
+# --- optimisers near saddles --------------------------------------------------------
+
+def toy(part):
+    return lambda x: saddles.toy_saddle(x)[part]
+
+
+def test_toy_saddle_derivatives():
+    x = np.array([0.7, -0.4])
+    f, g, H = saddles.toy_saddle(x)
+    h = 1e-6
+    for i in range(2):
+        e = np.eye(2)[i] * h
+        assert (toy(0)(x + e) - toy(0)(x - e)) / (2 * h) == pytest.approx(g[i], rel=1e-7)
+        assert np.allclose((toy(1)(x + e) - toy(1)(x - e)) / (2 * h), H[i], atol=1e-7)
+
+
+def test_saddle_free_step():
+    rng = np.random.default_rng(4)
+    M = rng.standard_normal((6, 6))
+    H = M + M.T
+    g = rng.standard_normal(6)
+    step = saddles.saddle_free_step(g, H)
+    ev, V = np.linalg.eigh(H)
+    # Along every eigenvector the step is Newton's with |lambda|, so always downhill.
+    assert np.allclose(V.T @ step, -(V.T @ g) / np.abs(ev))
+    assert g @ step < 0
+    P = M @ M.T + np.eye(6)                     # positive definite: Newton's step
+    assert np.allclose(saddles.saddle_free_step(g, P, 0.0), -np.linalg.solve(P, g))
+    assert np.allclose(saddles.saddle_free_step(g, P, 0.5), -np.linalg.solve(P + 0.5 * np.eye(6), g))
+
+
+def test_descend_on_the_toy_saddle():
+    start = [1.0, 1e-4]
+    newton = saddles.descend(toy(1), toy(2), start, "newton", 20)
+    assert np.allclose(newton[-1], 0, atol=1e-12)             # attracted to the saddle
+    sfn = saddles.descend(toy(1), toy(2), start, "saddle_free", 40)
+    assert np.allclose(sfn[-1], [0, 1], atol=1e-10)           # repelled, to the minimum
+    # Gradient descent: the y-coordinate grows by (1 + lr) per step near the saddle.
+    lr = 0.2
+    gd = saddles.descend(toy(1), toy(2), start, "gd", 200, lr=lr)
+    escape = np.argmax(np.abs(gd[:, 1]) > 0.05)
+    assert abs(escape - np.log(0.05 / 1e-4) / np.log(1 + lr)) <= 1
+    assert np.allclose(gd[1:, 0], (1 - lr) ** np.arange(1, 201))
+    # A line search never lets the loss rise.
+    f = toy(0)
+    path = saddles.descend(toy(1), toy(2), [0.3, 0.9], "saddle_free", 15, lr=3.0, loss=f)
+    losses = [f(x) for x in path]
+    assert np.all(np.diff(losses) <= 0)
+
+
+def test_tanh_mlp_landscape_derivatives_and_the_mean_predictor_saddle():
+    rng = np.random.default_rng(6)
+    n_in, n_out, n_hidden, P = 3, 4, 5, 40
+    X = rng.standard_normal((n_in, P))
+    X -= X.mean(axis=1, keepdims=True)
+    Y = rng.standard_normal((n_out, P))
+    L = saddles.tanh_mlp_landscape(X, Y, n_hidden)
+    assert L.n_params == n_hidden * (n_in + 1) + n_out * (n_hidden + 1)
+    theta = 0.5 * rng.standard_normal(L.n_params)
+    g, H = L.grad(theta), L.hess(theta)
+    h = 1e-5
+    E = np.eye(L.n_params) * h
+    assert np.allclose([(L.loss(theta + e) - L.loss(theta - e)) / (2 * h) for e in E], g, atol=1e-8)
+    assert np.allclose([(L.grad(theta + e) - L.grad(theta - e)) / (2 * h) for e in E], H, atol=1e-7)
+    # At W = 0, b1 = 0, b2 = mean(y) the network predicts the mean: the Hessian's W1-W2 block has
+    # eigenvalues +-s_i, the singular values of the input-output correlation, each once per hidden unit.
+    W1, b1, W2, b2 = L.unpack(np.zeros(L.n_params))
+    saddle = np.concatenate([W1.ravel(), b1, W2.ravel(), Y.mean(axis=1)])
+    assert np.linalg.norm(L.grad(saddle)) < 1e-12
+    s = np.linalg.svd((Y - Y.mean(axis=1, keepdims=True)) @ X.T / P, compute_uv=False)
+    ev = np.linalg.eigvalsh(L.hess(saddle))
+    assert np.allclose(ev[:n_hidden * s.size], np.sort(np.repeat(-s, n_hidden)))
+    assert saddles.hessian_index(ev, 1e-9)[0] == n_hidden * min(n_in, n_out)
+
+
+def test_saddles_bad_arguments():
+    with pytest.raises(ValueError, match="^p must"):
+        saddles.pspin_index(0.0, p=1)
+    with pytest.raises(ValueError, match="^p must"):
+        saddles.pspin_couplings(4, 1)
+    with pytest.raises(ValueError, match="^n must"):
+        saddles.pspin_couplings(1, 3)
+    with pytest.raises(ValueError, match="^n\\*\\*p"):
+        saddles.pspin_couplings(500, 3)
+    J = saddles.pspin_couplings(4, 3, 0)
+    with pytest.raises(ValueError, match="^sigma must lie on the sphere"):
+        saddles.pspin_energy(np.ones(4) * 3, J)
+    with pytest.raises(ValueError, match="^sigma must have shape"):
+        saddles.pspin_energy(np.ones(5), J)
+    with pytest.raises(ValueError, match="^n_starts"):
+        saddles.pspin_critical_points(J, 0)
+    with pytest.raises(ValueError, match="^k must"):
+        saddles.linear_autoencoder_critical_points([3.0, 2.0, 1.0], 3)
+    with pytest.raises(ValueError, match="^eigenvalues must be in descending"):
+        saddles.linear_autoencoder_critical_points([1.0, 2.0, 3.0], 1)
+    with pytest.raises(ValueError, match="^subset must"):
+        saddles.linear_autoencoder_zero_modes([3.0, 2.0, 1.0], (0, 0))
+    with pytest.raises(ValueError, match="^H must be symmetric"):
+        saddles.saddle_free_step([1.0, 0.0], [[1.0, 2.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="^H must have shape"):
+        saddles.saddle_free_step([1.0, 0.0, 0.0], np.eye(2))
+    with pytest.raises(ValueError, match="^damping must"):
+        saddles.saddle_free_step([1.0, 0.0], np.eye(2), damping=-1.0)
+    with pytest.raises(ValueError, match="singular"):
+        saddles.saddle_free_step([1.0, 0.0], np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="^method must"):
+        saddles.descend(toy(1), toy(2), [1.0, 0.0], "adam", 3)
+    with pytest.raises(ValueError, match="^n_steps must"):
+        saddles.descend(toy(1), toy(2), [1.0, 0.0], "gd", -1)
+    with pytest.raises(ValueError, match="^point must"):
+        saddles.toy_saddle([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="^rtol must"):
+        saddles.hessian_index([1.0], rtol=1.0)
+    with pytest.raises(ValueError, match="^n_hidden must"):
+        saddles.tanh_mlp_landscape(np.ones((2, 3)), np.ones((1, 3)), 0)
