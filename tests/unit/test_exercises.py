@@ -139,3 +139,25 @@ def test_a_failing_check_does_not_state_the_expected_value():
     with pytest.raises(AssertionError) as err:
         ex.check_illusory_peak(0.5 * t_peak)
     assert f"{t_peak:.3g}" not in str(err.value) and "too small" in str(err.value)
+
+
+# --- Saddle points ----------------------------------------------------------
+
+from statmech_dl.exercises import saddle_points as spx  # noqa: E402
+
+
+def test_saddle_points_checks_accept_right_answers(capsys):
+    spx.check_index_fraction(lambda u, p: saddles.pspin_index(u, p))
+    spx.check_autoencoder_index(
+        lambda lam, S: sum(1 for i in S for j in range(len(lam)) if j not in S and lam[j] > lam[i]))
+    spx.check_saddle_free_step(saddles.saddle_free_step)
+    assert capsys.readouterr().out.count("Correct") == 3
+
+
+def test_saddle_points_checks_reject_wrong_answers():
+    with pytest.raises(AssertionError, match="shifted semicircle"):
+        spx.check_index_fraction(lambda u, p: saddles.semicircle_cdf(u))        # forgot E_inf
+    with pytest.raises(AssertionError, match="more variance"):
+        spx.check_autoencoder_index(lambda lam, S: sum(S))   # counts pairs inside S too
+    with pytest.raises(AssertionError, match="absolute value"):
+        spx.check_saddle_free_step(lambda g, H, d: -np.linalg.solve(H + d * np.eye(len(g)), g))  # Newton
