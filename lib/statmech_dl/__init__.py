@@ -13,7 +13,11 @@ Each module serves one topic or concern of the book:
 ``isometry``
     free-probability spectra of deep networks' Jacobians (chapter *Dynamical isometry*);
 ``saddles``
-    loss landscapes: Hessians, critical points and the optimisers that cross them;
+    loss landscapes: Hessians, critical points and the optimisers that cross them
+    (chapter *Saddle points*);
+``inference``
+    the error of convex estimators at finite measurement density, and the solvers
+    that test it (chapter *High-dimensional inference*);
 ``networks``
     finite-width random networks, simulated to test the mean-field theory;
 ``training``

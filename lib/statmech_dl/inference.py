@@ -51,6 +51,7 @@ kinks of the absolute loss and the soft threshold cost nothing.
 :func:`amp_bayes` and :func:`l1_recovery` (a linear programme) solve them.
 """
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -315,9 +316,18 @@ class FixedPoint(NamedTuple):
     """:math:`\\lambda_\\sigma`."""
 
 
+def _slope(values, x, exact):
+    """The derivative of a proximal map on the grid. Where it jumps (soft threshold,
+    Huber), the pointwise derivative makes grid averages wrong by O(h); the
+    centred difference of the continuous map averages the jump over its cell,
+    which is O(h^2)."""
+    return exact if np.ptp(exact) == 0 else np.gradient(values, x)
+
+
 def _expect_reg(reg, prior, q_d, lam_s):
     x, w, m1, m2 = _signal_channel(prior, q_d)
     eta, deta = _prox_reg(reg, x, lam_s)
+    deta = _slope(eta, x, deta)
     err = np.sum(w * (eta * eta - 2.0 * eta * m1 + m2))
     return err, np.sum(w * deta)
 
@@ -334,14 +344,16 @@ def _solve(alpha, loss, reg, noise, noise_var, prior, huber_k, tol=1e-10, max_it
         def lam_loss_of(lam_s):
             if reg[0] is None:
                 return lam_s
-            return lam_s * np.sum(ws * _prox_reg(reg, xs, lam_s)[1])
+            eta, deta = _prox_reg(reg, xs, lam_s)
+            return lam_s * np.sum(ws * _slope(eta, xs, deta))
 
         def gap(log_lam_s):
             lam_s = np.exp(log_lam_s)
-            lam_r = lam_loss_of(lam_s)
-            if lam_r <= 0:
-                return -1.0
-            return lam_s * alpha * np.sum(we * (1.0 - _prox_loss(loss, xe, lam_r, huber_k)[1])) / lam_r - 1.0
+            # A threshold far beyond the signal makes lam_rho underflow to 0; the
+            # ratio E[1 - P'] / lam_rho has a finite limit, which a floor keeps.
+            lam_r = max(lam_loss_of(lam_s), 1e-9 * lam_s)
+            p, dp = _prox_loss(loss, xe, lam_r, huber_k)
+            return lam_s * alpha * np.sum(we * (1.0 - _slope(p, xe, dp))) / lam_r - 1.0
 
         # The gap is negative for small lam_s; scan for its first sign change (for
         # very large lam_s an l1 threshold silences every component and the gap
@@ -357,7 +369,7 @@ def _solve(alpha, loss, reg, noise, noise_var, prior, huber_k, tol=1e-10, max_it
                 raise ValueError(f"no fixed point at alpha={alpha:g}: the estimator has no finite error here")
             log_lam_s = optimize.brentq(gap, scan[ups[0] - 1], scan[ups[0]], xtol=1e-13)
         lam_s = np.exp(log_lam_s)
-        lam_r = lam_loss_of(lam_s)
+        lam_r = max(lam_loss_of(lam_s), 1e-9 * lam_s)
         px, _ = _prox_loss(loss, xe, lam_r, huber_k)
         q_d_new = alpha * lam_s**2 / lam_r**2 * np.sum(we * (xe - px) ** 2)
         if reg[0] is None:
@@ -458,8 +470,17 @@ def fisher_information(q, noise="laplace", noise_var=1.0):
     if q == 0.0:
         return 2.0 / noise_var                       # Laplace: (1/b)^2 with b^2 = var/2
     x, w = _noise_channel(noise, noise_var, q)
-    score = np.gradient(_noisy_logpdf(noise, x, noise_var, q), x)
+    score = _score(noise, x, noise_var, q)
     return float(np.sum(w * score * score))
+
+
+def _score(noise, x, noise_var, q, order=1):
+    """d/dx (order 1) or d^2/dx^2 (order 2) of log p_q, by centred differences of the closed form."""
+    h = (1e-5 if order == 1 else 1e-4) * np.sqrt(noise_var + q)
+    lp = lambda t: _noisy_logpdf(noise, t, noise_var, q)  # noqa: E731
+    if order == 1:
+        return (lp(x + h) - lp(x - h)) / (2 * h)
+    return (lp(x + h) - 2 * lp(x) + lp(x - h)) / (h * h)
 
 
 def _optimal_q(alpha, noise, noise_var):
@@ -543,14 +564,7 @@ def optimal_loss(alpha, noise="laplace", noise_var=1.0):
     alpha = v.real("alpha", alpha, lo=1.0, lo_open=True)
     noise = _noise(noise)
     noise_var = v.real("noise_var", noise_var, lo=0.0, lo_open=True)
-    q = _optimal_q(alpha, noise, noise_var)
-    y, _ = _grid(np.sqrt(noise_var + q))
-    F = -_noisy_logpdf(noise, y, noise_var, q)
-    dF = np.gradient(F, y)
-    ddF = np.gradient(dF, y)
-    x = y - q * dF
-    value = F - (x - y) ** 2 / (2 * q)
-    second = ddF / (1.0 - q * ddF)
+    x, value, dF, second, q = _optimal_loss_table(alpha, noise, noise_var)
 
     def rho(r):
         r = np.asarray(r, dtype=float)
@@ -566,6 +580,20 @@ def optimal_loss(alpha, noise="laplace", noise_var=1.0):
         return val, d1, d2
 
     return rho, q
+
+
+@lru_cache(maxsize=32)
+def _optimal_loss_table(alpha, noise, noise_var):
+    """The optimal loss tabulated on a grid (cached: every instance at one density shares it)."""
+    q = _optimal_q(alpha, noise, noise_var)
+    y, _ = _grid(np.sqrt(noise_var + q))
+    F = -_noisy_logpdf(noise, y, noise_var, q)
+    dF = -_score(noise, y, noise_var, q)
+    ddF = np.maximum(-_score(noise, y, noise_var, q, order=2), 0.0)
+    x = y - q * dF
+    value = F - (x - y) ** 2 / (2 * q)
+    second = ddF / (1.0 - q * ddF)
+    return x, value, dF, second, q
 
 
 # --- regularised estimators with Gaussian noise ---------------------------------------------

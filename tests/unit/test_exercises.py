@@ -161,3 +161,26 @@ def test_saddle_points_checks_reject_wrong_answers():
         spx.check_autoencoder_index(lambda lam, S: sum(S))   # counts pairs inside S too
     with pytest.raises(AssertionError, match="absolute value"):
         spx.check_saddle_free_step(lambda g, H, d: -np.linalg.solve(H + d * np.eye(len(g)), g))  # Newton
+
+
+# --- High-dimensional inference -----------------------------------------------
+
+from statmech_dl import inference  # noqa: E402
+from statmech_dl.exercises import high_dimensional_inference as hdx  # noqa: E402
+
+
+def test_inference_checks_accept_right_answers(capsys):
+    hdx.check_min_norm_error(lambda a, s2: (1 - a) + a * s2 / (1 - a))
+    hdx.check_huber_prox(lambda x, lam, k: np.where(np.abs(x) <= k * (1 + lam), x / (1 + lam),
+                                                    x - lam * k * np.sign(x)))
+    hdx.check_sparse_posterior_mean(lambda v, d, r: inference.posterior_mean(v, d, ("bernoulli_gauss", r)))
+    assert capsys.readouterr().out.count("Correct") == 3
+
+
+def test_inference_checks_reject_wrong_answers():
+    with pytest.raises(AssertionError, match="row space"):
+        hdx.check_min_norm_error(lambda a, s2: a * s2 / (1 - a))                # forgot the missing signal
+    with pytest.raises(AssertionError, match="each piece"):
+        hdx.check_huber_prox(lambda x, lam, k: x / (1 + lam))                   # the quadratic piece only
+    with pytest.raises(AssertionError, match="nonzero"):
+        hdx.check_sparse_posterior_mean(lambda v, d, r: v / (1 + d))            # ignores sparsity
