@@ -18,6 +18,9 @@ Each module serves one topic or concern of the book:
 ``inference``
     the error of convex estimators at finite measurement density, and the solvers
     that test it (chapter *High-dimensional inference*);
+``synapses``
+    memory in synapses with internal states, and synaptic intelligence (chapter
+    *Complex synapses*);
 ``networks``
     finite-width random networks, simulated to test the mean-field theory;
 ``training``

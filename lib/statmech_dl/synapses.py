@@ -127,21 +127,27 @@ def binary(q=1.0):
     return m_pot, m_dep, np.array([-1.0, 1.0])
 
 
-def serial(n_states, q=1.0):
+def serial(n_states, q=1.0, end_exit=None):
     r"""The serial model (Leibold & Kempter 2008): a chain of ``n_states``, stepped right by potentiation and left by depression with probability ``q``.
 
     The left half of the states has weight :math:`-1`, the right half
-    :math:`+1`; the end states absorb further steps outwards, so deep end
-    states are "sticky".
+    :math:`+1`; steps outwards from an end state do nothing. ``end_exit``
+    (default ``q``) is the probability of stepping inwards out of an end
+    state: a small value makes the ends "sticky", which trades the initial
+    SNR for a longer memory. As ``end_exit`` :math:`\to 0` the area approaches
+    the bound :math:`\sqrt N(M-1)/r` (Lahiri & Ganguli 2013).
     """
     n = v.integer("n_states", n_states, lo=2)
     if n % 2:
         raise ValueError(f"n_states must be even (half the states of each weight), got {n}")
     q = v.real("q", q, lo=0.0, hi=1.0, lo_open=True)
+    e = q if end_exit is None else v.real("end_exit", end_exit, lo=0.0, hi=1.0, lo_open=True)
     m_pot, m_dep = np.eye(n), np.eye(n)
     for i in range(n - 1):
-        m_pot[i, i], m_pot[i, i + 1] = 1 - q, q
-        m_dep[i + 1, i + 1], m_dep[i + 1, i] = 1 - q, q
+        step = e if i == 0 else q
+        m_pot[i, i], m_pot[i, i + 1] = 1 - step, step
+        step = e if i + 1 == n - 1 else q
+        m_dep[i + 1, i + 1], m_dep[i + 1, i] = 1 - step, step
     w = np.where(np.arange(n) < n // 2, -1.0, 1.0)
     return m_pot, m_dep, w
 
@@ -158,14 +164,16 @@ def cascade(n_states, x=0.5):
     moves a :math:`+` state of depth :math:`d < n` one level deeper with
     probability :math:`x^d/(1-x)`; depression mirrors it. Deeper states are
     both harder to flip and reached less often, which spreads the memory
-    over time scales :math:`x^{-d}`. Needs :math:`0 < x \le \tfrac12`.
+    over time scales :math:`x^{-d}`. Needs :math:`0 < x \le \tfrac12`; with
+    two states (:math:`n = 1`) it is the binary synapse with :math:`q = 1`.
     """
     m = v.integer("n_states", n_states, lo=2)
     if m % 2:
         raise ValueError(f"n_states must be even, got {m}")
     x = v.real("x", x, lo=0.0, hi=0.5, lo_open=True)
     n = m // 2
-    flip = [x ** (d - 1) for d in range(1, n)] + [x ** (n - 1) / (1 - x)]
+    # With one level the cascade is the binary synapse (flip probability 1).
+    flip = [x ** (d - 1) for d in range(1, n)] + [x ** (n - 1) / (1 - x) if n > 1 else 1.0]
     deeper = [x**d / (1 - x) for d in range(1, n)]
     m_pot = np.zeros((m, m))
     for d in range(1, n + 1):
@@ -541,7 +549,7 @@ class SynapticIntelligence:
         return self.c * sum((Om * (p - ref) ** 2).sum() for Om, p, ref in zip(self.Omega, self.params, self.reference))
 
 
-def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_size=64, xi=1e-3):
+def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_size=64, xi=0.1):
     r"""Train one torch MLP on ``tasks`` in sequence with synaptic intelligence of strength ``c``.
 
     Parameters
@@ -593,9 +601,8 @@ def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_s
                 si.snapshot(task_grads)
                 opt.step()
                 si.accumulate()
+        # The authors keep one Adam optimiser across tasks (reset_optimizer = False).
         si.consolidate()
-        # Adam's moments belong to the old task; start each task afresh, as the paper does.
-        opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
         with torch.no_grad():
             for j, (_, _, Xte, yte) in enumerate(data):
                 acc[i, j] = float((model(Xte).argmax(dim=1) == yte).double().mean())

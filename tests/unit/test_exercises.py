@@ -184,3 +184,25 @@ def test_inference_checks_reject_wrong_answers():
         hdx.check_huber_prox(lambda x, lam, k: x / (1 + lam))                   # the quadratic piece only
     with pytest.raises(AssertionError, match="nonzero"):
         hdx.check_sparse_posterior_mean(lambda v, d, r: v / (1 + d))            # ignores sparsity
+
+
+# --- Complex synapses -----------------------------------------------------------
+
+from statmech_dl import synapses  # noqa: E402
+from statmech_dl.exercises import complex_synapses as csx  # noqa: E402
+
+
+def test_synapse_checks_accept_right_answers(capsys):
+    csx.check_binary_lifetime(lambda q, N, r: np.log(np.sqrt(N) * q) / (q * r) if np.sqrt(N) * q > 1 else 0.0)
+    csx.check_equilibrium(synapses.equilibrium)
+    csx.check_quadratic_importance(synapses.si_quadratic_importance)
+    assert capsys.readouterr().out.count("Correct") == 3
+
+
+def test_synapse_checks_reject_wrong_answers():
+    with pytest.raises(AssertionError, match="equal to 1"):
+        csx.check_binary_lifetime(lambda q, N, r: 1 / (q * r))                       # the time constant
+    with pytest.raises(AssertionError, match="row vector"):
+        csx.check_equilibrium(lambda mp, md, f: np.ones(mp.shape[0]) / mp.shape[0])   # uniform
+    with pytest.raises(AssertionError, match="geometric"):
+        csx.check_quadratic_importance(lambda h, d, lr, T, xi: h / 2)                 # the limit only

@@ -69,10 +69,11 @@ def test_bounds_hold_over_random_models():
 
 
 def test_serial_area_approaches_the_bound_with_sticky_ends():
-    # With all steps certain the serial chain's area is (M/2)^2/... ; it grows with M, below the bound.
-    areas = [sy.snr_area(*sy.serial(M, 1.0)) / (M - 1) for M in (2, 4, 8, 16)]
-    assert all(a <= 1 + 1e-12 for a in areas)
-    assert areas[0] == pytest.approx(1.0)
+    for M in (4, 8, 16):
+        ratios = [sy.snr_area(*sy.serial(M, 1.0, end_exit=e)) / (M - 1) for e in (1.0, 0.1, 0.01, 0.001)]
+        assert np.all(np.diff(ratios) > 0) and ratios[-1] > 0.99 and max(ratios) <= 1
+        assert sy.snr(0.0, *sy.serial(M, 1.0, end_exit=0.001)) < 0.002     # bought with the initial SNR
+    assert sy.snr_area(*sy.serial(2, 1.0)) == pytest.approx(1.0)
 
 
 @pytest.mark.slow
