@@ -21,6 +21,9 @@ Each module serves one topic or concern of the book:
 ``synapses``
     memory in synapses with internal states, and synaptic intelligence (chapter
     *Complex synapses*);
+``diffusion``
+    diffusion models: the forward process, its posteriors and likelihood bounds
+    (groundwork for the chapter *Diffusion models*);
 ``networks``
     finite-width random networks, simulated to test the mean-field theory;
 ``training``
