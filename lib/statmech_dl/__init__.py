@@ -22,8 +22,8 @@ Each module serves one topic or concern of the book:
     memory in synapses with internal states, and synaptic intelligence (chapter
     *Complex synapses*);
 ``diffusion``
-    diffusion models: the forward process, its posteriors and likelihood bounds
-    (groundwork for the chapter *Diffusion models*);
+    diffusion models: the forward process, its posteriors, likelihood bounds and a
+    reverse model in torch (chapter *Diffusion models*);
 ``networks``
     finite-width random networks, simulated to test the mean-field theory;
 ``training``

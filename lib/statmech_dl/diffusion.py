@@ -1,6 +1,6 @@
 r"""Diffusion models: the forward process, its posteriors, and likelihood bounds on a data set of known density.
 
-Groundwork for the chapter *Diffusion models* (Sohl-Dickstein et al. 2015;
+The library of the chapter *Diffusion models* (Sohl-Dickstein et al. 2015;
 Ho et al. 2020). The forward process adds Gaussian noise in :math:`T` steps,
 
 .. math::
@@ -34,6 +34,12 @@ __all__ = [
     "null_bound",
     "oracle_bound",
     "log_likelihood",
+    "oracle_sample",
+    "mmd",
+    "sliced_wasserstein",
+    "cross_entropy_bits",
+    "ReverseModel",
+    "train",
 ]
 
 _LOG2 = np.log(2.0)
@@ -83,6 +89,29 @@ class SwissRoll:
         logw = self._components(x)
         w = np.exp(logw - special.logsumexp(logw, axis=1, keepdims=True))
         return (w @ self.means - x) / self.sd**2
+
+    def conditional(self, coordinate, value):
+        r"""The exact conditional of the other coordinate given ``x[coordinate] = value``: a 1-d mixture.
+
+        :math:`p(x_{\bar c}\mid x_c) \propto \sum_k \mathcal N(x_c; m_{kc},
+        \sigma^2)\,\mathcal N(x_{\bar c}; m_{k\bar c}, \sigma^2)`.
+
+        Returns
+        -------
+        weights, means : ndarray, shape (K,)
+        sd : float
+        """
+        c = v.integer("coordinate", coordinate, lo=0, hi=1)
+        value = v.real("value", value)
+        logw = -0.5 * (value - self.means[:, c]) ** 2 / self.sd**2
+        w = np.exp(logw - special.logsumexp(logw))
+        return w, self.means[:, 1 - c].copy(), self.sd
+
+    def conditional_cdf(self, coordinate, value, x):
+        """CDF of the exact conditional (:meth:`conditional`) at the points ``x``."""
+        w, m, sd = self.conditional(coordinate, value)
+        x = np.asarray(x, dtype=float)
+        return special.ndtr((x[..., None] - m) / sd) @ w
 
     def denoise(self, xt, signal, noise_var):
         r"""Posterior mean and per-coordinate variance of :math:`x_0` given :math:`x_t = a x_0 + \sqrt{s}\,z`.
@@ -285,3 +314,278 @@ def oracle_bound(density, betas, n, rng=None):
     terms -= 0.5 * np.sum(s2 + ab[T] * x0 * x0 - 1 - np.log(s2), axis=1)
     bits = terms / _LOG2
     return float(bits.mean()), float(bits.std(ddof=1) / np.sqrt(n))
+
+
+def oracle_sample(density, betas, n, rng=None, known=None):
+    r"""Sample the reverse process with the oracle kernels of :func:`oracle_bound` (moment-matched Gaussians).
+
+    ``known=(coordinate, value)`` inpaints as :meth:`ReverseModel.sample`
+    does, so that the error of the inpainting *method* can be told from that
+    of a trained model.
+    """
+    betas = _betas(betas)
+    n = v.integer("n", n, lo=1)
+    rng = v.as_generator(rng)
+    ab = _alpha_bar(betas)
+    x = rng.standard_normal((n, 2))
+    for t in range(len(betas), 0, -1):
+        if known is not None:
+            x[:, known[0]] = np.sqrt(ab[t]) * known[1] + np.sqrt(1 - ab[t]) * rng.standard_normal(n)
+        m0, v0 = density.denoise(x, np.sqrt(ab[t]), 1 - ab[t])
+        if t == 1:
+            mean, var = m0, v0
+        else:
+            c0, ct, bt = _posterior_coefficients(t, betas)
+            mean, var = c0 * m0 + ct * x, bt + c0 * c0 * v0
+        x = mean + np.sqrt(var) * rng.standard_normal((n, 2))
+    if known is not None:
+        x[:, known[0]] = known[1]
+    return x
+
+
+# --- sample quality --------------------------------------------------------------------
+
+def mmd(x, y, bandwidth=None):
+    r"""Squared maximum mean discrepancy with a Gaussian kernel (unbiased estimate).
+
+    The bandwidth defaults to the median distance between points of the
+    pooled sample (the usual heuristic).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    z = np.vstack([x, y])
+    sq = np.sum(z * z, axis=1)
+    # Squared distances without an (n, n, d) intermediate.
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
+    if bandwidth is None:
+        bandwidth = np.sqrt(np.median(d2[np.triu_indices(len(z), 1)]))
+    k = np.exp(-d2 / (2 * bandwidth**2))
+    n, m = len(x), len(y)
+    kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
+    return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                 - 2 * kxy.mean())
+
+
+def sliced_wasserstein(x, y, n_projections=100, rng=None):
+    """Sliced 1-Wasserstein distance: the 1-d distance of sorted projections, averaged over random directions."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) != len(y):
+        raise ValueError("x and y must hold the same number of points")
+    rng = v.as_generator(rng)
+    theta = rng.uniform(0, np.pi, n_projections)
+    dirs = np.column_stack([np.cos(theta), np.sin(theta)])
+    px, py = np.sort(x @ dirs.T, axis=0), np.sort(y @ dirs.T, axis=0)
+    return float(np.mean(np.abs(px - py)))
+
+
+def cross_entropy_bits(density, samples):
+    r""":math:`-\mathbb E_{x \sim \text{samples}}\log_2 p(x)` under the true density, with its standard error.
+
+    Equal to the data's entropy :math:`-L` for perfect samples and larger for
+    any other sampler (by Gibbs' inequality, in expectation).
+    """
+    lp = -density.log_prob(samples) / _LOG2
+    return float(lp.mean()), float(lp.std(ddof=1) / np.sqrt(len(lp)))
+
+
+# --- the reverse model in torch ----------------------------------------------------------
+
+class ReverseModel:
+    r"""A trained reverse process :math:`p(x_{t-1}\mid x_t) = \mathcal N(f_\mu(x_t, t), \operatorname{diag}f_\Sigma(x_t, t))`.
+
+    Built by :func:`train`. The network is shared across time: random Fourier
+    features of :math:`x_t`, two tanh layers, and a linear readout of its own
+    for every step :math:`t` (as in the authors' swiss-roll model, whose
+    readouts are per-step). With ``objective="bound"`` the readout gives
+    :math:`g` and :math:`s` with
+
+    .. math::
+
+        f_\mu = \frac{x_t + \beta_t(g - x_t)}{\sqrt{\alpha_t}}, \qquad
+        f_\Sigma = \frac{2\beta_t}{\alpha_t}\operatorname{sigmoid}(s),
+
+    a mean in the form of the true reverse mean (:math:`g - x_t` plays the
+    score; :math:`g = 0` is exact for Gaussian data of unit variance, and
+    keeps trajectories from running away where the network was never
+    trained) and a variance perturbed around :math:`\beta_t` and bounded, so
+    that the KL terms cannot blow up. With ``objective="simple"`` (DDPM) it
+    predicts the noise, :math:`\hat\varepsilon = \sqrt{1-\bar\alpha_t}x_t + g`
+    and :math:`f_\mu = (x_t - \beta_t\hat\varepsilon/\sqrt{1-\bar\alpha_t})/\sqrt{\alpha_t}`,
+    with the fixed variance :math:`\beta_t`.
+    """
+
+    def __init__(self, net, betas, objective):
+        self.net, self.betas, self.objective = net, np.asarray(betas, float), objective
+
+    def _kernel(self, xt, t):
+        """Mean and variance tensors of p(x_{t-1} | x_t) for integer step tensor t."""
+        import torch
+
+        b = torch.as_tensor(self.betas)[t - 1][:, None]
+        a = 1 - b
+        out = self.net(xt, t)
+        # The network learns a bounded correction to the exact answer for Gaussian
+        # data of unit variance (score -x_t, noise sqrt(1 - alpha_bar) x_t): far
+        # from the data, where it was never trained (and where periodic features
+        # alias), the kernel still pulls x_t back instead of amplifying it.
+        ab = torch.as_tensor(_alpha_bar(self.betas))[t][:, None]
+        if self.objective == "bound":
+            score = -xt + out[:, :2]
+            return (xt + b * score) / torch.sqrt(a), 2 * b / a * torch.sigmoid(out[:, 2:])
+        eps = torch.sqrt(1 - ab) * xt + out[:, :2]
+        return (xt - b / torch.sqrt(1 - ab) * eps) / torch.sqrt(a), b.expand(-1, 2)
+
+    def bound(self, x, n_repeats=4, seed=0):
+        r"""The bound :math:`K` in bits per data point, averaged over ``x`` and ``n_repeats`` forward paths, summing every step."""
+        import torch
+
+        from . import torch_utils
+
+        x = torch_utils.tensor(np.repeat(np.asarray(x, float), n_repeats, axis=0))
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            total = _prior_kl(x, self.betas)
+            for t in range(1, len(self.betas) + 1):
+                total = total + _step_loss(self, x, torch.full((x.shape[0],), t), gen)[0]
+        return float(-total.mean() / _LOG2)
+
+    def sample(self, n, seed=0, trajectory=False, known=None):
+        r"""``n`` samples of the reverse process from :math:`x_T \sim \mathcal N(0, I)`.
+
+        With ``trajectory=True`` return all of :math:`x_T, \dots, x_0`, shape
+        (T + 1, n, 2). ``known=(coordinate, value)`` inpaints: at every step
+        the known coordinate of :math:`x_{t-1}` is replaced by a draw from the
+        forward marginal of the known value, :math:`\mathcal
+        N(\sqrt{\bar\alpha_{t-1}}c, 1 - \bar\alpha_{t-1})` (exactly :math:`c` at
+        :math:`t = 1`), which multiplies the reverse kernel by a factor
+        :math:`r(x_{t-1})` on the known coordinate (posterior multiplication,
+        Sohl-Dickstein et al. 2015, Sec. 2.5), so the other coordinate is
+        drawn conditioned on it.
+        """
+        import torch
+
+        from . import torch_utils
+
+        n = v.integer("n", n, lo=1)
+        gen = torch.Generator().manual_seed(int(seed))
+        ab = _alpha_bar(self.betas)
+        x = torch.randn(n, 2, generator=gen, dtype=torch_utils.DTYPE)
+        path = [x]
+        with torch.no_grad():
+            for t in range(len(self.betas), 0, -1):
+                if known is not None:
+                    k, c = known
+                    x = x.clone()
+                    x[:, k] = np.sqrt(ab[t]) * c + np.sqrt(1 - ab[t]) * torch.randn(n, generator=gen, dtype=x.dtype)
+                mean, var = self._kernel(x, torch.full((n,), t))
+                x = mean + torch.sqrt(var) * torch.randn(n, 2, generator=gen, dtype=mean.dtype)
+                if known is not None and t == 1:
+                    x[:, known[0]] = known[1]
+                path.append(x)
+        out = torch.stack(path) if trajectory else x
+        return torch_utils.numpy(out)
+
+    def inpaint(self, coordinate, value, n, seed=0):
+        """Samples of the other coordinate given ``x[coordinate] = value`` (see :meth:`sample`)."""
+        coordinate = v.integer("coordinate", coordinate, lo=0, hi=1)
+        value = v.real("value", value)
+        return self.sample(n, seed, known=(coordinate, value))[:, 1 - coordinate]
+
+
+def _prior_kl(x0, betas):
+    import torch
+
+    abT = float(_alpha_bar(betas)[-1])
+    s2 = 1 - abT
+    return 0.5 * torch.sum(s2 + abT * x0 * x0 - 1 - np.log(s2), dim=1)
+
+
+def _step_loss(model, x0, t, gen):
+    """-log p(x0|x1) at t = 1, KL(q(x_{t-1}|x_t,x0) || p) for t >= 2, per point (nats)."""
+    import torch
+
+    betas = model.betas
+    ab = torch.as_tensor(_alpha_bar(betas))
+    b = torch.as_tensor(betas)[t - 1][:, None]
+    eps = torch.randn(x0.shape, generator=gen, dtype=x0.dtype)
+    xt = torch.sqrt(ab[t])[:, None] * x0 + torch.sqrt(1 - ab[t])[:, None] * eps
+    mean, var = model._kernel(xt, t)
+    abm = ab[t - 1][:, None]
+    c0 = torch.sqrt(abm) * b / (1 - ab[t])[:, None]
+    ct = torch.sqrt(1 - b) * (1 - abm) / (1 - ab[t])[:, None]
+    bt = (1 - abm) * b / (1 - ab[t])[:, None]
+    mu = c0 * x0 + ct * xt
+    kl = 0.5 * torch.sum(bt / var + (mu - mean) ** 2 / var - 1 + torch.log(var / torch.clamp(bt, min=1e-300)), dim=1)
+    nll = 0.5 * torch.sum(torch.log(2 * np.pi * var) + (x0 - mean) ** 2 / var, dim=1)
+    return torch.where(t == 1, nll, kl), eps, xt
+
+
+def train(data, betas, n_steps, seed, objective="bound", n_features=64, width=128, scale=3.0, batch_size=256,
+          lr=5e-3, record_every=250, eval_data=None):
+    r"""Train a reverse model on ``data`` (shape (n, 2)); return ``(model, history)``.
+
+    ``objective="bound"`` maximises the bound :math:`K`: each minibatch draws
+    its steps stratified over :math:`1\dots T` and the loss is :math:`T`
+    times the mean per-step term plus the prior term, an unbiased estimate
+    of :math:`-K`. ``objective="simple"`` minimises DDPM's
+    :math:`L_{\mathrm{simple}} = \mathbb E\lVert\varepsilon -
+    \hat\varepsilon(x_t, t)\rVert^2`, which is not the bound. Adam with a
+    cosine learning-rate decay; float64, one thread, seeded by ``seed``.
+    ``history`` holds the step and, every ``record_every`` steps, the bound
+    on ``eval_data`` (bits per point; one forward path per point).
+    """
+    import torch
+
+    from . import torch_utils
+
+    if objective not in ("bound", "simple"):
+        raise ValueError(f"objective must be 'bound' or 'simple', got {objective!r}")
+    data = v.matrix("data", data)
+    if data.shape[1] != 2:
+        raise ValueError(f"data must have shape (n, 2), got {data.shape}")
+    betas = _betas(betas)
+    n_steps = v.integer("n_steps", n_steps, lo=1)
+    T = len(betas)
+    torch.manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("freq", scale * torch.randn(2, n_features, generator=gen, dtype=torch_utils.DTYPE))
+            self.trunk = torch.nn.Sequential(
+                torch.nn.Linear(2 * n_features, width), torch.nn.Tanh(),
+                torch.nn.Linear(width, width), torch.nn.Tanh()).to(torch_utils.DTYPE)
+            # One readout per step, started at zero: the initial kernel leaves x_t unchanged.
+            self.readout = torch.nn.Parameter(torch.zeros(T + 1, width, 4, dtype=torch_utils.DTYPE))
+            self.bias = torch.nn.Parameter(torch.zeros(T + 1, 4, dtype=torch_utils.DTYPE))
+
+        def forward(self, x, t):
+            z = x @ self.freq
+            h = self.trunk(torch.cat([torch.sin(z), torch.cos(z)], dim=1))
+            return torch.einsum("nh,nho->no", h, self.readout[t]) + self.bias[t]
+
+    model = ReverseModel(Net(), betas, objective)
+    X = torch_utils.tensor(data)
+    opt = torch.optim.Adam(model.net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps)
+    history = {"step": [], "bound": []}
+    for step in range(1, n_steps + 1):
+        x0 = X[torch.randint(0, X.shape[0], (batch_size,), generator=gen)]
+        t = torch.arange(batch_size) % T + 1
+        if objective == "bound":
+            per_step, _, _ = _step_loss(model, x0, t, gen)
+            loss = T * per_step.mean() + _prior_kl(x0, betas).mean()
+        else:
+            ab = torch.as_tensor(_alpha_bar(betas))[t][:, None]
+            eps = torch.randn(x0.shape, generator=gen, dtype=x0.dtype)
+            xt = torch.sqrt(ab) * x0 + torch.sqrt(1 - ab) * eps
+            predicted = torch.sqrt(1 - ab) * xt + model.net(xt, t)[:, :2]
+            loss = ((predicted - eps) ** 2).sum(dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        if eval_data is not None and (step % record_every == 0 or step == n_steps):
+            history["step"].append(step)
+            history["bound"].append(model.bound(eval_data, n_repeats=1, seed=step))
+    return model, {k: np.array(val) for k, val in history.items()}

@@ -206,3 +206,25 @@ def test_synapse_checks_reject_wrong_answers():
         csx.check_equilibrium(lambda mp, md, f: np.ones(mp.shape[0]) / mp.shape[0])   # uniform
     with pytest.raises(AssertionError, match="geometric"):
         csx.check_quadratic_importance(lambda h, d, lr, T, xi: h / 2)                 # the limit only
+
+
+# --- Diffusion models -------------------------------------------------------------
+
+from statmech_dl import diffusion  # noqa: E402
+from statmech_dl.exercises import diffusion_models as dmx  # noqa: E402
+
+
+def test_diffusion_checks_accept_right_answers(capsys):
+    dmx.check_marginal(diffusion.forward_marginal)
+    dmx.check_posterior_variance(lambda t, b: diffusion.posterior(0.0, 0.0, t, b)[1])
+    dmx.check_null_bound(diffusion.null_bound)
+    assert capsys.readouterr().out.count("Correct") == 3
+
+
+def test_diffusion_checks_reject_wrong_answers():
+    with pytest.raises(AssertionError, match="means multiply"):
+        dmx.check_marginal(lambda t, b: (np.prod(1 - np.asarray(b)[:t]), 1 - np.prod(1 - np.asarray(b)[:t])))
+    with pytest.raises(AssertionError, match="precisions"):
+        dmx.check_posterior_variance(lambda t, b: b[t - 1])                     # the forward variance
+    with pytest.raises(AssertionError, match="nats to bits"):
+        dmx.check_null_bound(lambda d: -0.5 * d * np.log(2 * np.pi * np.e))     # nats
