@@ -258,7 +258,7 @@ def log_likelihood(density, n, rng=None):
     return float(lp.mean()), float(lp.std(ddof=1) / np.sqrt(n))
 
 
-def oracle_bound(density, betas, n, rng=None):
+def oracle_bound(density, betas, n, rng=None, edge="learned"):
     r"""The best likelihood bound any Gaussian reverse kernels with diagonal variance can reach, in bits per data point.
 
     The bound (Sohl-Dickstein et al. 2015, eq. 14; in DDPM's arrangement)
@@ -276,7 +276,12 @@ def oracle_bound(density, betas, n, rng=None):
     x_t]`, with :math:`\tilde\mu_t = a_tx_0 + b_tx_t`. For the mixture these
     moments are exact (:meth:`SwissRoll.denoise`); the expectation over
     :math:`(x_0, x_t)` is a Monte Carlo average over ``n`` pairs per step.
-    The decoder :math:`p(x_0\mid x_1)` is likewise the moment-matched Gaussian.
+    The decoder :math:`p(x_0\mid x_1)` is likewise the moment-matched Gaussian
+    (``edge="learned"``). With ``edge="fixed"`` it is instead the paper's
+    edge approximation: the last reverse step copies the forward step under
+    the stationary Gaussian, :math:`p(x_0\mid x_1) = \mathcal
+    N(\sqrt{\alpha_1}x_1, \beta_1I)`, which turns the :math:`t = 1` and prior
+    terms into the entropy terms of the paper's eq. 14.
 
     Returns
     -------
@@ -293,10 +298,15 @@ def oracle_bound(density, betas, n, rng=None):
     d = 2
     terms = np.zeros(n)
     # Decoder term: x0 ~ data, x1 ~ q(x1 | x0), Gaussian p(x0 | x1) with the true posterior moments.
+    if edge not in ("learned", "fixed"):
+        raise ValueError(f"edge must be 'learned' or 'fixed', got {edge!r}")
     x0 = density.sample(n, rng)
     x1 = np.sqrt(ab[1]) * x0 + np.sqrt(1 - ab[1]) * rng.standard_normal((n, d))
-    m, var = density.denoise(x1, np.sqrt(ab[1]), 1 - ab[1])
-    var = np.maximum(var, 1e-300)
+    if edge == "learned":
+        m, var = density.denoise(x1, np.sqrt(ab[1]), 1 - ab[1])
+        var = np.maximum(var, 1e-300)
+    else:
+        m, var = np.sqrt(1 - betas[0]) * x1, np.full_like(x1, betas[0])
     terms += -0.5 * np.sum(np.log(2 * np.pi * var) + (x0 - m) ** 2 / var, axis=1)
     for t in range(2, T + 1):
         x0 = density.sample(n, rng)
@@ -316,12 +326,12 @@ def oracle_bound(density, betas, n, rng=None):
     return float(bits.mean()), float(bits.std(ddof=1) / np.sqrt(n))
 
 
-def oracle_sample(density, betas, n, rng=None, known=None):
+def oracle_sample(density, betas, n, rng=None, known=None, edge="learned"):
     r"""Sample the reverse process with the oracle kernels of :func:`oracle_bound` (moment-matched Gaussians).
 
     ``known=(coordinate, value)`` inpaints as :meth:`ReverseModel.sample`
     does, so that the error of the inpainting *method* can be told from that
-    of a trained model.
+    of a trained model; ``edge`` as in :func:`oracle_bound`.
     """
     betas = _betas(betas)
     n = v.integer("n", n, lo=1)
@@ -332,7 +342,9 @@ def oracle_sample(density, betas, n, rng=None, known=None):
         if known is not None:
             x[:, known[0]] = np.sqrt(ab[t]) * known[1] + np.sqrt(1 - ab[t]) * rng.standard_normal(n)
         m0, v0 = density.denoise(x, np.sqrt(ab[t]), 1 - ab[t])
-        if t == 1:
+        if t == 1 and edge == "fixed":
+            mean, var = np.sqrt(1 - betas[0]) * x, np.full_like(x, betas[0])
+        elif t == 1:
             mean, var = m0, v0
         else:
             c0, ct, bt = _posterior_coefficients(t, betas)
@@ -415,6 +427,7 @@ class ReverseModel:
 
     def __init__(self, net, betas, objective):
         self.net, self.betas, self.objective = net, np.asarray(betas, float), objective
+        self.history = {}
 
     def _kernel(self, xt, t):
         """Mean and variance tensors of p(x_{t-1} | x_t) for integer step tensor t."""
@@ -521,7 +534,7 @@ def _step_loss(model, x0, t, gen):
 
 def train(data, betas, n_steps, seed, objective="bound", n_features=64, width=128, scale=3.0, batch_size=256,
           lr=5e-3, record_every=250, eval_data=None):
-    r"""Train a reverse model on ``data`` (shape (n, 2)); return ``(model, history)``.
+    r"""Train a reverse model on ``data`` (shape (n, 2)); return the :class:`ReverseModel`.
 
     ``objective="bound"`` maximises the bound :math:`K`: each minibatch draws
     its steps stratified over :math:`1\dots T` and the loss is :math:`T`
@@ -530,8 +543,8 @@ def train(data, betas, n_steps, seed, objective="bound", n_features=64, width=12
     :math:`L_{\mathrm{simple}} = \mathbb E\lVert\varepsilon -
     \hat\varepsilon(x_t, t)\rVert^2`, which is not the bound. Adam with a
     cosine learning-rate decay; float64, one thread, seeded by ``seed``.
-    ``history`` holds the step and, every ``record_every`` steps, the bound
-    on ``eval_data`` (bits per point; one forward path per point).
+    The model's ``history`` holds the step and, every ``record_every`` steps,
+    the bound on ``eval_data`` (bits per point; one forward path per point).
     """
     import torch
 
@@ -588,4 +601,5 @@ def train(data, betas, n_steps, seed, objective="bound", n_features=64, width=12
         if eval_data is not None and (step % record_every == 0 or step == n_steps):
             history["step"].append(step)
             history["bound"].append(model.bound(eval_data, n_repeats=1, seed=step))
-    return model, {k: np.array(val) for k, val in history.items()}
+    model.history = {k: np.array(val) for k, val in history.items()}
+    return model
