@@ -35,7 +35,8 @@ def generator(rng=None):
 
 def tensor(x, dtype=DTYPE):
     """``x`` as a CPU tensor of ``dtype`` (``None`` keeps NumPy's dtype, e.g. for integer labels)."""
-    t = torch.as_tensor(np.asarray(x))
+    # A copy for views with negative strides (x[:, ::-1]), which torch rejects.
+    t = torch.as_tensor(np.ascontiguousarray(x))
     return t if dtype is None else t.to(dtype)
 
 

@@ -85,3 +85,46 @@ def test_diffusion_bad_arguments():
         df.forward_marginal(5, [0.1, 0.2])
     with pytest.raises(ValueError, match="^x must have shape"):
         df.swiss_roll().log_prob(np.ones((3, 3)))
+
+
+def test_trained_reverse_model_improves_and_stays_below_the_likelihood():
+    pytest.importorskip("torch")
+    roll = df.swiss_roll(0.5, n_components=100)
+    betas = df.sd_betas(10)
+    data = roll.sample(4000, rng=1)
+    held_out = roll.sample(500, rng=2)
+    model = df.train(data, betas, 300, seed=0, eval_data=held_out, record_every=150)
+    assert len(model.history["bound"]) == 2
+    untrained = df.train(data, betas, 1, seed=0, lr=1e-12)
+    K, K0 = model.bound(held_out), untrained.bound(held_out)
+    L, L_se = df.log_likelihood(roll, 20_000, rng=3)
+    assert K0 < K < L + 3 * L_se
+    assert model.sample(7, seed=1).shape == (7, 2)
+    assert model.sample(5, seed=1, trajectory=True).shape == (11, 5, 2)
+    inpainted = model.inpaint(1, 0.5, 9, seed=2)
+    assert inpainted.shape == (9,) and np.all(np.isfinite(inpainted))
+    with pytest.raises(ValueError, match="^objective must"):
+        df.train(data, betas, 1, seed=0, objective="score")
+    with pytest.raises(ValueError, match="^data must have shape"):
+        df.train(np.ones((10, 3)), betas, 1, seed=0)
+
+
+def test_sample_metrics():
+    roll = df.swiss_roll(0.5, n_components=100)
+    x, y = roll.sample(400, rng=4), roll.sample(400, rng=5)
+    far = y + 3.0
+    assert abs(df.mmd(x, y)) < df.mmd(x, far)
+    assert df.sliced_wasserstein(x, y, rng=0) < df.sliced_wasserstein(x, far, rng=0)
+    ce_true = df.cross_entropy_bits(roll, x)[0]
+    thick = df.SwissRoll(roll.means, 2 * roll.sd).sample(400, rng=6)
+    assert df.cross_entropy_bits(roll, thick)[0] > ce_true + 1
+
+
+def test_fixed_edge_is_worse_than_the_learned_decoder():
+    roll = df.swiss_roll(0.5, n_components=100)
+    betas = df.sd_betas(10)
+    learned = df.oracle_bound(roll, betas, 400, rng=7)
+    fixed = df.oracle_bound(roll, betas, 400, rng=7, edge="fixed")
+    assert fixed[0] < learned[0]
+    with pytest.raises(ValueError, match="^edge must"):
+        df.oracle_bound(roll, betas, 10, rng=7, edge="none")

@@ -137,3 +137,14 @@ def test_synapses_bad_arguments():
         sy.cascade(6, 0.7)
     with pytest.raises(ValueError, match="^lr \\* curvature"):
         sy.si_quadratic_importance([3.0], [1.0], 1.0, 10)
+
+
+def test_continual_learning_returns_the_accuracy_matrix():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 6))
+    y = (X[:, 0] > 0).astype(int)
+    tasks = [(X[:80], y[:80], X[80:], y[80:]), (X[:80, ::-1], y[:80], X[80:, ::-1], y[80:])]
+    acc = sy.continual_learning(tasks, 1.0, rng=1, n_hidden=8, n_epochs=2, batch_size=20)
+    assert acc.shape == (2, 2) and np.all((acc >= 0) & (acc <= 1))
+    assert acc[0, 0] > 0.6                       # the first task is learned
