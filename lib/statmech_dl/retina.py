@@ -1,125 +1,764 @@
-r"""Retina models: the metrics that compare a model's predicted firing rate with repeated recordings.
+r"""Retina models: a synthetic ground-truth retina, LN and CNN models fitted to it, and the metrics that score them.
 
-Groundwork for the chapter *Retina CNNs* (McIntosh et al. 2016). Responses to
-a repeated stimulus are an array ``responses`` of shape ``(n_repeats,
-n_bins)``: spike counts of one cell in each time bin on each repeat. A model
-predicts a rate ``prediction`` of shape ``(n_bins,)``. Trial-to-trial noise
-limits how well *any* prediction can match single trials, and even the
-trial average, so every score here comes with its ceiling:
+The chapter *Retina CNNs* (McIntosh et al. 2016) needs recordings from a
+retina whose circuit is known, models of its ganglion cells, and honest
+scores. This module holds all three:
 
-* :func:`rate_correlation`: Pearson correlation of the prediction with the
-  trial-averaged rate, the paper's headline metric;
-* :func:`split_half_reliability`: the correlation between the averages of
-  two halves of the repeats, corrected to the full number of repeats by the
-  Spearman–Brown formula: the retina's own reliability, the ceiling for
-  :func:`rate_correlation`;
-* :func:`fraction_of_variance_explained` and
-  :func:`fraction_of_explainable_variance_explained` (FEV and FEVE): the
-  variance of single trials that a prediction explains, before and after
-  removing the noise variance that no prediction can explain.
+* :class:`SyntheticRetina`: a one-dimensional strip of retina built from known
+  parts (ON and OFF bipolar subunits with centre-surround spatial and biphasic
+  temporal filters, noise before their rectification, slower and wider
+  amacrine inhibition, ganglion cells that pool the subunits, binomial spike
+  counts) with natural-scene and white-noise stimuli;
+* :func:`fit_ln` and :func:`fit_cnn`: the linear-nonlinear model and the
+  authors' convolutional network (stimulus history as channels, conv, ReLU,
+  conv, ReLU, dense, softplus; Poisson loss, L2 on the weights, L1 on the
+  activity), trained in torch on one thread;
+* the metrics, per cell. Trials are arrays of shape ``(n_repeats, n_frames,
+  n_cells)``: :func:`correlation` with the trial-averaged rate,
+  :func:`split_half_reliability` (the ceiling), :func:`noise_variance`,
+  :func:`variance_explained` (FEV) and :func:`explainable_variance_explained`
+  (FEVE), which removes the noise variance that no model can explain;
+* :func:`rank1_filter` and :func:`filter_similarity`, to compare learned
+  first-layer filters with the true bipolar receptive fields.
+
+Conventions: a stimulus is an array ``(n_frames, n_pixels)`` (a strip) or
+``(n_frames, height, width)``; counts are ``(n_frames, n_cells)``. A model
+with ``n_lags`` frames of history predicts ``n_frames - n_lags + 1`` rows,
+row ``j`` aligned to frame ``j + n_lags - 1``, the *last* frame of its
+window, so that the learned filters read the window forwards in time (the
+oldest frame first): the reverse of a causal kernel's order.
 """
 
 import numpy as np
+from scipy import signal
 
 from . import _validation as v
 
 __all__ = [
-    "rate_correlation",
+    "SyntheticRetina",
+    "fit_ln",
+    "fit_cnn",
+    "RetinaModel",
+    "correlation",
     "split_half_reliability",
     "noise_variance",
-    "fraction_of_variance_explained",
-    "fraction_of_explainable_variance_explained",
+    "variance_explained",
+    "explainable_variance_explained",
+    "fano_factor",
+    "one_over_f_image",
+    "rank1_filter",
+    "filter_similarity",
 ]
 
+STIMULUS_KINDS = ("natural", "white_noise")
 
-def _responses(responses, min_repeats=2):
-    r = v.matrix("responses", responses)
+
+# ---------------------------------------------------------------------------
+# The ground-truth retina
+# ---------------------------------------------------------------------------
+
+def _gamma_kernel(t, tau):
+    g = (t / tau) ** 3 * np.exp(-t / tau)
+    return g / g.sum()
+
+
+def _gaussian(x, sd):
+    return np.exp(-0.5 * (x / sd) ** 2)
+
+
+class SyntheticRetina:
+    r"""A strip of retina whose circuit is known, as the chapter's ground truth.
+
+    Frames are 10 ms bins; the stimulus is a strip of ``n_pixels`` pixels
+    (contrast, mean zero). The circuit, all of it fixed by ``seed``-free
+    constants except the random draws of the stimulus and the noise:
+
+    1. **Bipolar subunits.** At each position :math:`p` where the spatial
+       filter fits, an ON and an OFF subunit see the linear drive
+       :math:`x_{tp} = \sum_{\tau, q} k_\tau\, s_{t-\tau,\, p+q}\, d_q`: a
+       difference-of-Gaussians :math:`d` (centre s.d. 1 pixel, surround s.d.
+       3 pixels, surround weight 0.8 of the centre's) and a biphasic temporal
+       filter :math:`k` (a fast positive lobe minus a slower negative one, 16
+       frames). Noise enters *before* rectification:
+       :math:`b^{\pm}_{tp} = [\pm x_{tp} + \sigma_b\xi^\pm_{tp} -
+       \theta_b]_+`.
+    2. **Amacrine cells** pool both bipolar types over a wider Gaussian (s.d.
+       3 subunits) and low-pass them in time (10 frames), so they are slower
+       and wider: :math:`a_{tp}`.
+    3. **Ganglion cells** pool the subunits of their type with Gaussian
+       weights :math:`w` (s.d. 1.5 subunits) and subtract the amacrine
+       inhibition pooled the same way: :math:`g_t = \sum_p w_p (b_{tp} -
+       \alpha a_{tp})`. The cells are, in order, ``cell_types``: two ON, two
+       OFF and two ON-OFF cells (which pool both subunit types, so that no
+       single linear filter can drive them).
+    4. **Spikes** are binomial, :math:`n_t \sim \mathrm{Bin}(n_{\max},
+       \pi_t)` with :math:`\pi_t = \sigma(\gamma (g_t - \theta_g))`: at most
+       ``n_max`` spikes per bin, hence sub-Poisson (variance :math:`n_{\max}
+       \pi (1-\pi)` below the mean), except for the extra variability the
+       bipolar noise adds.
+
+    Natural scenes (:meth:`stimulus`) are lines of :math:`1/f` images (power
+    spectrum :math:`1/f^2`) seen through fixational drift (a Gaussian random
+    walk, 0.25 pixel per frame) with a saccade to a new place every 100
+    frames; white noise is binary, each pixel independently :math:`\pm c`.
+    Each class has the contrast that gives the bipolar drive unit variance,
+    as an experimenter would set the contrast of each stimulus.
+    """
+
+    frame_ms = 10
+    n_pixels = 40
+    n_max = 3
+    cell_types = ("ON", "ON", "OFF", "OFF", "ON-OFF", "ON-OFF")
+    spatial_half_width = 5
+    temporal_length = 16
+    amacrine_length = 10
+
+    def __init__(self, seed=0, bipolar_noise=0.35, bipolar_threshold=0.3, inhibition=0.6, gain=10.0,
+                 ganglion_threshold=0.35):
+        self.seed = v.integer("seed", seed, lo=0)
+        self.bipolar_noise = v.real("bipolar_noise", bipolar_noise, lo=0.0)
+        self.bipolar_threshold = v.real("bipolar_threshold", bipolar_threshold)
+        self.inhibition = v.real("inhibition", inhibition, lo=0.0)
+        self.gain = v.real("gain", gain, lo=0.0, lo_open=True)
+        self.ganglion_threshold = v.real("ganglion_threshold", ganglion_threshold)
+        h = self.spatial_half_width
+        q = np.arange(-h, h + 1, dtype=float)
+        centre, surround = _gaussian(q, 1.0), _gaussian(q, 3.0)
+        d = centre / centre.sum() - 0.8 * surround / surround.sum()
+        #: The bipolar spatial filter, shape (2h + 1,), unit norm (ON sign).
+        self.spatial_filter = d / np.linalg.norm(d)
+        t = np.arange(self.temporal_length, dtype=float)
+        k = _gamma_kernel(t, 1.0) - 0.8 * _gamma_kernel(t, 2.0)
+        #: The bipolar temporal filter, causal (entry i weights frame t - i), unit norm.
+        self.temporal_filter = k / np.linalg.norm(k)
+        ta = np.arange(self.amacrine_length, dtype=float)
+        a = np.exp(-ta / 4.0)
+        #: The amacrine low-pass filter, causal, unit sum.
+        self.amacrine_temporal = a / a.sum()
+        #: Number of subunit positions (where the spatial filter fits in the strip).
+        self.n_subunits = self.n_pixels - 2 * h
+        p = np.arange(self.n_subunits, dtype=float)
+        pool = _gaussian(p[:, None] - p[None, :], 3.0)
+        self._amacrine_pool = pool / pool.sum(axis=1, keepdims=True)
+        #: Subunit index at the centre of each ganglion cell.
+        self.cell_centres = np.array([6, 20, 9, 23, 12, 17])
+        w = _gaussian(p[None, :] - self.cell_centres[:, None], 1.5)
+        self._ganglion_pool = w / w.sum(axis=1, keepdims=True)
+        self.n_cells = len(self.cell_types)
+        # Contrasts that give the linear bipolar drive unit variance.
+        self._contrast = {kind: 1.0 for kind in STIMULUS_KINDS}
+        calibration = np.random.default_rng(12345)
+        for kind in STIMULUS_KINDS:
+            x = self._drive(self.stimulus(kind, 4000, calibration))
+            self._contrast[kind] = 1.0 / np.std(x[self.temporal_length:])
+
+    # -- stimuli ----------------------------------------------------------
+
+    def stimulus(self, kind, n_frames, rng):
+        """A stimulus of ``kind`` (``"natural"`` or ``"white_noise"``), shape ``(n_frames, n_pixels)``."""
+        if kind not in STIMULUS_KINDS:
+            raise ValueError(f"kind must be one of {list(STIMULUS_KINDS)}, got {kind!r}")
+        n_frames = v.integer("n_frames", n_frames, lo=1)
+        rng = v.as_generator(rng)
+        c = self._contrast[kind]
+        if kind == "white_noise":
+            return c * rng.choice([-1.0, 1.0], size=(n_frames, self.n_pixels))
+        return c * self._natural(n_frames, rng)
+
+    def _natural(self, n_frames, rng, size=128, fixation=100, drift=0.25):
+        n_fix = -(-n_frames // fixation)
+        out = np.empty((n_fix * fixation, self.n_pixels))
+        image = None
+        for i in range(n_fix):
+            if i % 8 == 0:
+                image = one_over_f_image(size, rng)   # a fresh scene every eight fixations
+            start = rng.random(2) * size
+            path = start + np.cumsum(drift * rng.standard_normal((fixation, 2)), axis=0)
+            y = path[:, :1]
+            x = path[:, 1:] + np.arange(self.n_pixels)[None, :]
+            out[i * fixation:(i + 1) * fixation] = _bilinear(image, y, x)
+        return out[:n_frames]
+
+    # -- the circuit ------------------------------------------------------
+
+    def _check_stimulus(self, stimulus):
+        s = v.matrix("stimulus", stimulus)
+        if s.shape[1] != self.n_pixels:
+            raise ValueError(f"stimulus must have shape (n_frames, {self.n_pixels}), got {s.shape}")
+        return s
+
+    def _drive(self, s):
+        # Spatial DoG where it fits, then the causal temporal filter.
+        windows = np.lib.stride_tricks.sliding_window_view(s, len(self.spatial_filter), axis=1)
+        x = windows @ self.spatial_filter
+        return signal.lfilter(self.temporal_filter, [1.0], x, axis=0)
+
+    def _layers(self, x, noise_on, noise_off):
+        on = np.maximum(x + noise_on - self.bipolar_threshold, 0.0)
+        off = np.maximum(-x + noise_off - self.bipolar_threshold, 0.0)
+        amacrine = signal.lfilter(self.amacrine_temporal, [1.0], (on + off) @ self._amacrine_pool.T, axis=-2)
+        pooled_on = on @ self._ganglion_pool.T
+        pooled_off = off @ self._ganglion_pool.T
+        inhibition = amacrine @ self._ganglion_pool.T
+        kind = np.array([{"ON": (1, 0), "OFF": (0, 1), "ON-OFF": (1, 1)}[c] for c in self.cell_types])
+        g = kind[:, 0] * pooled_on + kind[:, 1] * pooled_off - self.inhibition * inhibition
+        p = 1.0 / (1.0 + np.exp(-self.gain * (g - self.ganglion_threshold)))
+        return {"on": on, "off": off, "amacrine": amacrine, "probability": p}
+
+    def _noise(self, rng, shape):
+        return self.bipolar_noise * rng.standard_normal(shape)
+
+    def respond(self, stimulus, rng, n_repeats=1):
+        """Spike counts to ``stimulus`` on ``n_repeats`` trials, shape ``(n_repeats, n_frames, n_cells)``."""
+        s = self._check_stimulus(stimulus)
+        n_repeats = v.integer("n_repeats", n_repeats, lo=1)
+        rng = v.as_generator(rng)
+        x = self._drive(s)
+        counts = np.empty((n_repeats, s.shape[0], self.n_cells), dtype=np.int64)
+        for k in range(n_repeats):
+            p = self._layers(x, self._noise(rng, x.shape), self._noise(rng, x.shape))["probability"]
+            counts[k] = rng.binomial(self.n_max, p)
+        return counts
+
+    def _average(self, stimulus, n_noise, seed):
+        s = self._check_stimulus(stimulus)
+        n_noise = v.integer("n_noise", n_noise, lo=1)
+        rng = np.random.default_rng(seed)
+        x = self._drive(s)
+        total = None
+        for _ in range(n_noise):
+            layers = self._layers(x, self._noise(rng, x.shape), self._noise(rng, x.shape))
+            total = layers if total is None else {k: total[k] + layers[k] for k in total}
+        return {k: val / n_noise for k, val in total.items()}
+
+    def expected_counts(self, stimulus, n_noise=200):
+        r"""The expected spike counts, :math:`n_{\max}\langle\pi_t\rangle`, averaged over the bipolar noise.
+
+        The average is a Monte-Carlo mean over ``n_noise`` draws of the noise
+        (a fixed stream, so it is reproducible); its relative error is about
+        :math:`1/\sqrt{n_\mathrm{noise}}` of the trial-to-trial spread. This
+        is the *oracle*: the best prediction any model of the spike counts
+        can make. Shape ``(n_frames, n_cells)``.
+        """
+        return self.n_max * self._average(stimulus, n_noise, self.seed)["probability"]
+
+    def interneurons(self, stimulus, n_noise=50):
+        """The noise-averaged interneurons: a dict of ``"on"``, ``"off"`` (bipolar) and ``"amacrine"`` arrays, each ``(n_frames, n_subunits)``."""
+        layers = self._average(stimulus, n_noise, self.seed)
+        return {k: layers[k] for k in ("on", "off", "amacrine")}
+
+    def receptive_field(self):
+        """The bipolar subunit's space-time filter, ``(temporal_length, 2h + 1)``, time running forwards (oldest frame first, as the models see it)."""
+        return np.outer(self.temporal_filter[::-1], self.spatial_filter)
+
+
+def one_over_f_image(size, rng):
+    r"""A periodic ``size`` x ``size`` image with amplitude spectrum :math:`1/f` (power :math:`1/f^2`, as natural
+    scenes have), random phases, mean 0 and standard deviation 1."""
+    size = v.integer("size", size, lo=2)
+    rng = v.as_generator(rng)
+    fx = np.fft.fftfreq(size)
+    f = np.hypot(fx[:, None], fx[None, :])
+    f[0, 0] = np.inf
+    phase = np.exp(2j * np.pi * rng.random((size, size)))
+    image = np.real(np.fft.ifft2(phase / f))
+    return (image - image.mean()) / image.std()
+
+
+def _bilinear(image, y, x):
+    size = image.shape[0]
+    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+    fy, fx = y - y0, x - x0
+    y0, x0 = y0 % size, x0 % size
+    y1, x1 = (y0 + 1) % size, (x0 + 1) % size
+    return ((1 - fy) * ((1 - fx) * image[y0, x0] + fx * image[y0, x1])
+            + fy * ((1 - fx) * image[y1, x0] + fx * image[y1, x1]))
+
+
+# ---------------------------------------------------------------------------
+# Models: LN and CNN, in torch
+# ---------------------------------------------------------------------------
+
+def _check_data(stimulus, counts, n_lags):
+    s = np.asarray(stimulus, dtype=float) if not isinstance(stimulus, np.ndarray) else stimulus.astype(float)
+    if s.ndim not in (2, 3):
+        raise ValueError(f"stimulus must have shape (n_frames, n_pixels) or (n_frames, height, width), got {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("stimulus must contain only finite values")
+    n_lags = v.integer("n_lags", n_lags, lo=1)
+    if s.shape[0] < n_lags:
+        raise ValueError(f"stimulus must have at least n_lags = {n_lags} frames, got {s.shape[0]}")
+    if counts is None:
+        return s, None, n_lags
+    c = v.matrix("counts", counts)
+    if c.shape[0] != s.shape[0]:
+        raise ValueError(f"counts must have one row per stimulus frame ({s.shape[0]}), got shape {c.shape}")
+    if np.any(c < 0):
+        raise ValueError("counts must be non-negative")
+    return s, c, n_lags
+
+
+class RetinaModel:
+    """A fitted model of the ganglion cells (returned by :func:`fit_ln` and :func:`fit_cnn`).
+
+    Attributes
+    ----------
+    kind : str
+        ``"ln"`` or ``"cnn"``.
+    n_lags : int
+        Frames of stimulus history in each prediction.
+    history : dict of ndarray
+        The training record of :func:`statmech_dl.training.fit` (``"step"``,
+        ``"loss"``).
+    network : torch.nn.Module
+        The trained network (its first layer is ``network.conv1`` for the CNN
+        and ``network.linear`` for the LN model).
+    """
+
+    def __init__(self, kind, network, n_lags, n_pixels_shape, history):
+        self.kind, self.network, self.n_lags = kind, network, n_lags
+        self._shape = n_pixels_shape
+        self.history = history
+
+    def _input(self, stimulus):
+        s, _, _ = _check_data(stimulus, None, self.n_lags)
+        if s.shape[1:] != self._shape:
+            raise ValueError(f"stimulus must have frames of shape {self._shape}, like the training data; got {s.shape[1:]}")
+        return s
+
+    def predict(self, stimulus, noise=False, rng=None):
+        """Expected counts, ``(n_frames - n_lags + 1, n_cells)``; row j is aligned to frame j + n_lags - 1.
+
+        With ``noise=True`` (CNN only) the hidden layers receive the Gaussian
+        noise used in training, drawn with ``rng``: one sample of the
+        network's latent variability.
+        """
+        import torch
+
+        from . import torch_utils
+
+        s = self._input(stimulus)
+        gen = torch_utils.generator(rng) if noise else None
+        if noise and self.kind != "cnn":
+            raise ValueError("noise=True needs a CNN: the LN model has no hidden layers")
+        with torch.no_grad():
+            out = self.network(torch_utils.tensor(s, dtype=_model_dtype())[None], noise_generator=gen)
+        return torch_utils.numpy(out[0])
+
+    def hidden(self, stimulus):
+        """The CNN's hidden activities (after ReLU): a pair of arrays ``(n_out, channels, *positions)`` for layers 1 and 2."""
+        import torch
+
+        from . import torch_utils
+
+        if self.kind != "cnn":
+            raise ValueError("hidden needs a CNN: the LN model has no hidden layers")
+        s = self._input(stimulus)
+        with torch.no_grad():
+            h1, h2 = self.network.hidden(torch_utils.tensor(s, dtype=_model_dtype())[None])
+        return torch_utils.numpy(h1[0]), torch_utils.numpy(h2[0])
+
+    def first_layer(self):
+        """First-layer filters, ``(n_filters, n_lags, *kernel)``, time running forwards (oldest frame first)."""
+        from . import torch_utils
+
+        layer = self.network.conv1 if self.kind == "cnn" else self.network.linear
+        return torch_utils.numpy(layer.weight[:, 0])
+
+
+def _networks():
+    # Built on first use, so that importing this module does not import torch.
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    def conv(dims):
+        return nn.Conv2d if dims == 1 else nn.Conv3d
+
+    class LN(nn.Module):
+        # One space-time filter per cell over the whole window: a convolution
+        # whose kernel covers every pixel and n_lags frames.
+        def __init__(self, n_lags, shape, n_cells, eps):
+            super().__init__()
+            self.linear = conv(len(shape))(1, n_cells, (n_lags, *shape))
+            self.eps = eps
+
+        def forward(self, s, noise_generator=None):
+            x = self.linear(s[:, None])                      # (B, cells, T', 1[, 1])
+            return F.softplus(x.flatten(2)).transpose(1, 2) + self.eps
+
+    class CNN(nn.Module):
+        # The stimulus history stacked as channels is the same as a temporal
+        # convolution whose kernel spans all n_lags frames: conv1 slides in
+        # time over the recording and produces one output per window.
+        def __init__(self, n_lags, shape, n_cells, channels, kernels, noise, eps):
+            super().__init__()
+            d = len(shape)
+            k1, k2 = kernels
+            self.conv1 = conv(d)(1, channels[0], (n_lags, *k1))
+            self.conv2 = conv(d)(channels[0], channels[1], (1, *k2))
+            out_shape = [n - a - b + 2 for n, a, b in zip(shape, k1, k2)]
+            self.dense = nn.Linear(channels[1] * int(np.prod(out_shape)), n_cells)
+            self.noise, self.eps = noise, eps
+            self.train_generator = None
+
+        def _noisy(self, x, gen):
+            if gen is None and not self.training or self.noise == 0:
+                return x
+            gen = self.train_generator if gen is None else gen
+            return x + self.noise * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+
+        def hidden(self, s, gen=None):
+            h1 = F.relu(self._noisy(self.conv1(s[:, None]), gen))
+            h2 = F.relu(self._noisy(self.conv2(h1), gen))
+            return h1.transpose(1, 2), h2.transpose(1, 2)   # (B, T', channels, *positions)
+
+        def forward(self, s, noise_generator=None):
+            _, h2 = self.hidden(s, noise_generator)
+            return F.softplus(self.dense(h2.flatten(2))) + self.eps
+
+    return LN, CNN
+
+
+def _model_dtype():
+    """The models' dtype, float32: convolutions run ten times faster than in float64 on one CPU thread, and the
+    scores compared here (correlations, variance fractions) need three digits, not the fifteen of float64."""
+    import torch
+
+    return torch.float32
+
+
+def _segments(n_frames, n_lags, length):
+    # Start frames of windows of `length` outputs that tile the recording:
+    # output rows are disjoint, inputs overlap by n_lags - 1 frames.
+    n_out = n_frames - n_lags + 1
+    starts = np.arange(0, max(n_out - length, 0) + 1, length)
+    return starts, min(length, n_out)
+
+
+def _train(network, s, c, n_lags, seed, n_steps, lr, lr_final, batch_segments, segment, l2, l1_activity):
+    import torch
+
+    from . import torch_utils, training
+
+    x = torch_utils.tensor(s, dtype=_model_dtype())
+    y = torch_utils.tensor(c[n_lags - 1:], dtype=_model_dtype())
+    starts, length = _segments(s.shape[0], n_lags, segment)
+    offsets = torch.arange(length + n_lags - 1)
+    out_offsets = torch.arange(length)
+    weights = [p for name, p in network.named_parameters() if "weight" in name]
+
+    def loss(model, start):
+        xb = x[start[:, None] + offsets]
+        yb = y[start[:, None] + out_offsets]
+        if hasattr(model, "conv1"):
+            _, h2 = model.hidden(xb)
+            rate = torch.nn.functional.softplus(model.dense(h2.flatten(2))) + model.eps
+            activity = h2.abs().mean()
+        else:
+            rate = model(xb)
+            activity = torch.zeros((), dtype=rate.dtype)
+        nll = (rate - yb * torch.log(rate)).mean()
+        penalty = l2 * sum((w ** 2).sum() for w in weights) + l1_activity * activity
+        return nll + penalty, {"nll": nll}
+
+    network.train()
+    history = training.fit(network, loss, [starts], n_steps, seed, lr=lr, lr_final=lr_final,
+                           batch_size=min(batch_segments, len(starts)), record_every=max(n_steps // 20, 1))
+    network.eval()
+    return history
+
+
+def _init_output_bias(bias, c, eps):
+    import torch
+
+    # Start the softplus output at the mean count: softplus(b) + eps = mean.
+    mean = np.maximum(c.mean(axis=0) - eps, 1e-3)
+    with torch.no_grad():
+        bias.copy_(torch.as_tensor(np.log(np.expm1(mean)), dtype=bias.dtype))
+
+
+def fit_ln(stimulus, counts, n_lags, seed=0, n_steps=600, lr=1e-2, lr_final=1e-3, l2=1e-4, batch_segments=8,
+           segment=64, eps=1e-3):
+    r"""Fit a linear-nonlinear (LN) model, one space-time filter and a softplus per cell, by the Poisson loss.
+
+    .. math::
+
+        \hat r_{tc} = \operatorname{softplus}\Big(\sum_{\tau=0}^{L-1}\sum_p
+        W_{c\tau p}\, s_{t-L+1+\tau,\,p} + b_c\Big) + \epsilon ,
+
+    trained with Adam on :math:`\langle \hat r - n \log \hat r\rangle + l_2
+    \lVert W\rVert^2` (the learning rate decaying from ``lr`` to
+    ``lr_final``), minibatches of ``batch_segments`` stretches of
+    ``segment`` frames, in float32 (three digits suffice for the scores), torch on one
+    thread, seeded by ``seed``.
+
+    Parameters
+    ----------
+    stimulus : array_like, shape (n_frames, n_pixels) or (n_frames, height, width)
+    counts : array_like, shape (n_frames, n_cells)
+        Spike counts, non-negative.
+    n_lags : int
+        Frames of history, :math:`1 \le L \le` n_frames.
+
+    Returns
+    -------
+    RetinaModel
+    """
+    return _fit("ln", stimulus, counts, n_lags, seed, n_steps, lr, lr_final, l2, 0.0, batch_segments, segment, eps)
+
+
+def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), noise=0.1, n_steps=1000,
+            lr=1e-2, lr_final=1e-3, l2=1e-4, l1_activity=1e-3, batch_segments=8, segment=64, eps=1e-3):
+    r"""Fit the authors' CNN: history as channels, conv, ReLU, conv, ReLU, dense, softplus; Poisson loss.
+
+    Layer 1 has ``channels[0]`` filters spanning all ``n_lags`` frames and
+    ``kernels[0]`` pixels (a square on images); layer 2 ``channels[1]``
+    filters of ``kernels[1]`` positions across layer 1's channels; a dense
+    layer maps every unit of layer 2 to each cell, then softplus plus
+    ``eps``. Gaussian noise of s.d. ``noise`` enters both hidden layers
+    before their ReLU during training (and in :meth:`RetinaModel.predict`
+    with ``noise=True``). The loss is the Poisson negative log-likelihood
+    plus ``l2`` times the squared weights plus ``l1_activity`` times the
+    mean absolute activity of layer 2. Kernels larger than the image shrink
+    to fit: layer 2 keeps at least one position. The output biases start at
+    the mean counts.
+
+    ``n_steps=0`` returns the network as initialised: the untrained baseline
+    for "better than chance". The paper's CNN saw 40 frames of 50 x 50
+    pixels, with 8 filters of 15 x 15 then 8 of 9 x 9; the defaults here are
+    scaled to a 40-pixel strip (11 then 7 pixels) and train in about 7 s on
+    30,000 frames with 25 lags on one CPU thread.
+
+    Parameters and return as in :func:`fit_ln`, plus the architecture.
+    """
+    channels = tuple(v.integer("channels", c, lo=1) for c in channels)
+    kernels = tuple(v.integer("kernels", k, lo=1) for k in kernels)
+    if len(channels) != 2 or len(kernels) != 2:
+        raise ValueError(f"channels and kernels must each hold two integers, got {channels} and {kernels}")
+    noise = v.real("noise", noise, lo=0.0)
+    l1_activity = v.real("l1_activity", l1_activity, lo=0.0)
+    return _fit("cnn", stimulus, counts, n_lags, seed, n_steps, lr, lr_final, l2, l1_activity, batch_segments,
+                segment, eps,
+                channels=channels, kernels=kernels, noise=noise)
+
+
+def _fit(kind, stimulus, counts, n_lags, seed, n_steps, lr, lr_final, l2, l1_activity, batch_segments, segment, eps,
+         channels=None, kernels=None, noise=0.0):
+    import torch
+
+    from . import torch_utils
+
+    s, c, n_lags = _check_data(stimulus, counts, n_lags)
+    seed = v.integer("seed", seed, lo=0)
+    n_steps = v.integer("n_steps", n_steps, lo=0)
+    lr = v.real("lr", lr, lo=0.0, lo_open=True)
+    l2 = v.real("l2", l2, lo=0.0)
+    eps = v.real("eps", eps, lo=0.0, lo_open=True)
+    batch_segments = v.integer("batch_segments", batch_segments, lo=1)
+    segment = v.integer("segment", segment, lo=1)
+    shape = s.shape[1:]
+    LN, CNN = _networks()
+    rng = np.random.default_rng(seed)
+    if kind == "ln":
+        network = LN(n_lags, shape, c.shape[1], eps)
+        with torch.no_grad():
+            network.linear.weight.normal_(0.0, 1e-3, generator=torch_utils.generator(rng))
+        bias = network.linear.bias
+    else:
+        # Shrink the kernels so that layer 2 keeps at least one position.
+        k1 = [min(kernels[0], n) for n in shape]
+        k2 = [min(kernels[1], n - a + 1) for n, a in zip(shape, k1)]
+        network = CNN(n_lags, shape, c.shape[1], channels, (k1, k2), noise, eps)
+        gen = torch_utils.generator(rng)
+        with torch.no_grad():
+            for layer in (network.conv1, network.conv2, network.dense):
+                fan_in = layer.weight[0].numel()
+                layer.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=gen)
+                layer.bias.zero_()
+        bias = network.dense.bias
+        network.train_generator = torch_utils.generator(rng)
+    network.to(_model_dtype())
+    _init_output_bias(bias, c[n_lags - 1:], eps)
+    if n_steps == 0:
+        network.eval()
+        history = {"step": np.zeros(0), "loss": np.zeros(0), "nll": np.zeros(0)}
+    else:
+        history = _train(network, s, c, n_lags, rng, n_steps, lr, lr_final, batch_segments, segment, l2,
+                         l1_activity)
+    return RetinaModel(kind, network, n_lags, shape, history)
+
+
+# ---------------------------------------------------------------------------
+# Metrics, per cell
+# ---------------------------------------------------------------------------
+
+def _trials(trials, min_repeats=2):
+    r = v.matrix("trials", trials, ndim=3)
     if r.shape[0] < min_repeats or r.shape[1] < 2:
-        raise ValueError(f"responses must have shape (n_repeats >= {min_repeats}, n_bins >= 2), got {r.shape}")
+        raise ValueError(f"trials must have shape (n_repeats >= {min_repeats}, n_frames >= 2, n_cells), got {r.shape}")
+    if np.any(r < 0):
+        raise ValueError("trials must hold non-negative counts")
     return r
 
 
-def _prediction(prediction, n_bins):
-    p = v.real_array("prediction", prediction)
-    if p.shape != (n_bins,):
-        raise ValueError(f"prediction must have shape ({n_bins},) to match the responses, got {p.shape}")
-    return p
+def _per_cell(name, x, shape):
+    a = v.matrix(name, x)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (n_frames, n_cells) to match, got {a.shape}")
+    return a
 
 
-def rate_correlation(prediction, responses):
-    """Pearson correlation of ``prediction`` with the trial-averaged rate ``responses.mean(axis=0)``."""
-    r = _responses(responses, min_repeats=1)
-    p = _prediction(prediction, r.shape[1])
-    m = r.mean(axis=0)
-    if np.std(p) == 0 or np.std(m) == 0:
-        raise ValueError("prediction and the trial-averaged rate must both vary over time")
-    return float(np.corrcoef(p, m)[0, 1])
+def correlation(prediction, rate):
+    """Pearson's r between ``prediction`` and ``rate`` for each cell (columns of two ``(n_frames, n_cells)`` arrays).
+
+    The paper's headline score, with ``rate`` the trial-averaged response to
+    held-out repeats.
+    """
+    r = v.matrix("rate", rate)
+    p = _per_cell("prediction", prediction, r.shape)
+    if r.shape[0] < 2:
+        raise ValueError(f"rate must have at least 2 frames, got {r.shape[0]}")
+    if np.any(p.std(axis=0) == 0) or np.any(r.std(axis=0) == 0):
+        raise ValueError("prediction and rate must vary over frames in every cell")
+    pc, rc = p - p.mean(axis=0), r - r.mean(axis=0)
+    return (pc * rc).sum(axis=0) / np.sqrt((pc ** 2).sum(axis=0) * (rc ** 2).sum(axis=0))
 
 
-def split_half_reliability(responses, n_splits=100, rng=None):
-    r"""The Spearman–Brown-corrected split-half correlation of the trial averages.
+def split_half_reliability(trials, rng, n_splits=50):
+    r"""The retina's reliability per cell: the raw split-half correlation and its Spearman–Brown correction.
 
-    The repeats are split at random into two halves of :math:`K/2` (``n_splits``
-    times); :math:`\rho_{1/2}` is the mean correlation of the two halves'
-    averages, and
+    The repeats are split at random into two halves (``n_splits`` times);
+    :math:`\rho_{1/2}` is the mean correlation between the halves' averages,
+    and
 
     .. math::
 
         \rho_K = \frac{2\rho_{1/2}}{1 + \rho_{1/2}}
 
-    estimates the correlation between two independent averages of :math:`K`
-    repeats: the reliability of the recorded rate, and the ceiling for
-    :func:`rate_correlation`. For a true rate :math:`\lambda_t` with noise
-    variance :math:`\sigma^2` per trial, :math:`\rho_K \to
-    \operatorname{Var}\lambda/(\operatorname{Var}\lambda + \sigma^2/K)`.
+    estimates the correlation between two independent averages of all
+    :math:`K` repeats. For a true rate :math:`\lambda_t` with noise variance
+    :math:`\sigma^2` per trial, :math:`\rho_K \to \operatorname{Var}\lambda /
+    (\operatorname{Var}\lambda + \sigma^2/K)`, and the best possible
+    :func:`correlation` with the :math:`K`-trial average is
+    :math:`\sqrt{\rho_K}`.
+
+    Returns
+    -------
+    raw, spearman_brown : ndarray, shape (n_cells,)
     """
-    r = _responses(responses)
-    n_splits = v.integer("n_splits", n_splits, lo=1)
+    r = _trials(trials)
     rng = v.as_generator(rng)
+    n_splits = v.integer("n_splits", n_splits, lo=1)
     K = r.shape[0]
     half = K // 2
-    rhos = []
+    rhos = np.zeros(r.shape[2])
     for _ in range(n_splits):
         order = rng.permutation(K)
         a, b = r[order[:half]].mean(axis=0), r[order[half:2 * half]].mean(axis=0)
-        rhos.append(np.corrcoef(a, b)[0, 1])
-    rho = float(np.mean(rhos))
-    return 2 * rho / (1 + rho)
+        ac, bc = a - a.mean(axis=0), b - b.mean(axis=0)
+        denominator = np.sqrt((ac ** 2).sum(axis=0) * (bc ** 2).sum(axis=0))
+        if np.any(denominator == 0):
+            raise ValueError("trials must vary over frames in every cell and half of the repeats")
+        rhos += (ac * bc).sum(axis=0) / denominator
+    raw = rhos / n_splits
+    return raw, 2 * raw / (1 + raw)
 
 
-def noise_variance(responses):
-    r"""The trial-to-trial variance, :math:`\sigma^2_{\mathrm{noise}} = \langle\operatorname{Var}_k r_{kt}\rangle_t` (unbiased over repeats)."""
-    r = _responses(responses)
-    return float(np.mean(np.var(r, axis=0, ddof=1)))
+def noise_variance(trials):
+    r"""The trial-to-trial variance per cell, :math:`\langle\operatorname{Var}_k n_{kt}\rangle_t` (unbiased over repeats)."""
+    r = _trials(trials)
+    return np.mean(np.var(r, axis=0, ddof=1), axis=0)
 
 
-def fraction_of_variance_explained(prediction, responses):
-    r"""FEV, not corrected for noise: :math:`1 - \langle(r_{kt} - p_t)^2\rangle/\operatorname{Var}(r)` over all single trials.
+def variance_explained(prediction, trials):
+    r"""FEV per cell, not corrected for noise: :math:`1 - \langle(n_{kt} - p_t)^2\rangle/\operatorname{Var}(n)` over single trials.
 
-    Even the true rate scores below 1: it cannot explain the trial-to-trial
-    noise, a fraction :math:`\sigma^2_{\mathrm{noise}}/\operatorname{Var}(r)`.
+    Even the true rate scores below 1, since no prediction explains the
+    trial-to-trial noise: it loses :math:`\sigma^2_{\mathrm{noise}} /
+    \operatorname{Var}(n)`.
     """
-    r = _responses(responses, min_repeats=1)
-    p = _prediction(prediction, r.shape[1])
-    return float(1 - np.mean((r - p) ** 2) / np.var(r))
+    r = _trials(trials, min_repeats=1)
+    p = _per_cell("prediction", prediction, r.shape[1:])
+    return 1 - np.mean((r - p) ** 2, axis=(0, 1)) / np.var(r, axis=(0, 1))
 
 
-def fraction_of_explainable_variance_explained(prediction, responses):
-    r"""FEVE: the fraction of the *explainable* variance of single trials that the prediction explains.
+def explainable_variance_explained(prediction, trials):
+    r"""FEVE per cell: the fraction of the *explainable* variance of single trials that ``prediction`` explains.
 
     .. math::
 
-        \mathrm{FEVE} = 1 - \frac{\langle(r_{kt} - p_t)^2\rangle - \sigma^2_{\mathrm{noise}}}
-                               {\operatorname{Var}(r) - \sigma^2_{\mathrm{noise}}} ,
+        \mathrm{FEVE} = 1 - \frac{\langle(n_{kt} - p_t)^2\rangle - \sigma^2_{\mathrm{noise}}}
+                               {\operatorname{Var}(n) - \sigma^2_{\mathrm{noise}}} ,
 
-    with :func:`noise_variance`. The true rate scores 1 up to sampling error,
-    a constant prediction at the mean rate about 0; unlike FEV it does not
-    penalise a model for the noise of the recording.
+    with :func:`noise_variance`. The true rate scores 1 up to sampling
+    error and a constant prediction at the mean about 0; unlike FEV it does
+    not charge a model for the noise of the recording.
     """
-    r = _responses(responses)
-    p = _prediction(prediction, r.shape[1])
+    r = _trials(trials)
+    p = _per_cell("prediction", prediction, r.shape[1:])
     noise = noise_variance(r)
-    explainable = np.var(r) - noise
-    if explainable <= 0:
-        raise ValueError("responses have no explainable variance: the noise is as large as the total variance")
-    return float(1 - (np.mean((r - p) ** 2) - noise) / explainable)
+    explainable = np.var(r, axis=(0, 1)) - noise
+    if np.any(explainable <= 0):
+        raise ValueError("trials have a cell with no explainable variance: its noise is as large as its variance")
+    return 1 - (np.mean((r - p) ** 2, axis=(0, 1)) - noise) / explainable
+
+
+def fano_factor(trials):
+    r"""The Fano factor per cell, :math:`\langle\operatorname{Var}_k n_{kt}\rangle_t / \langle\bar n_t\rangle_t`.
+
+    1 for Poisson spiking; below 1 is sub-Poisson, as retinal ganglion cells
+    are.
+    """
+    r = _trials(trials)
+    mean = r.mean(axis=(0, 1))
+    if np.any(mean == 0):
+        raise ValueError("trials have a cell with no spikes: its Fano factor is undefined")
+    return noise_variance(r) / mean
+
+
+def rank1_filter(kernel):
+    r"""The best rank-1 space–time decomposition of a filter, ``(n_lags, n_positions)``.
+
+    The SVD :math:`K = \sum_i s_i u_i v_i^\top` gives the temporal profile
+    :math:`u_1` and the spatial profile :math:`v_1`, each of unit norm (signs
+    as the SVD returns them), and the fraction :math:`s_1^2/\sum_i s_i^2`
+    of the filter's energy that they capture.
+
+    Returns
+    -------
+    temporal : ndarray, shape (n_lags,)
+    spatial : ndarray, shape (n_positions,)
+    fraction : float
+    """
+    K = v.matrix("kernel", kernel)
+    if not np.any(K):
+        raise ValueError("kernel must not be all zeros")
+    u, s, vt = np.linalg.svd(K, full_matrices=False)
+    return u[:, 0], vt[0], float(s[0] ** 2 / np.sum(s ** 2))
+
+
+def filter_similarity(learned, true, max_shift=0):
+    r"""The largest :math:`|\cos|` between two profiles over relative shifts up to ``max_shift``.
+
+    The vectors are compared on their overlap after shifting ``learned`` by
+    :math:`-m, \dots, m` samples (zero padded), so neither a sign flip nor a
+    small displacement counts as a mismatch.
+    """
+    a = v.real_array("learned", learned)
+    b = v.real_array("true", true)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"learned and true must be 1-d profiles, got shapes {a.shape} and {b.shape}")
+    max_shift = v.integer("max_shift", max_shift, lo=0)
+    if not np.any(a) or not np.any(b):
+        raise ValueError("learned and true must not be all zeros")
+    n = max(len(a), len(b)) + 2 * max_shift
+    best = 0.0
+    for shift in range(-max_shift, max_shift + 1):
+        pa, pb = np.zeros(n), np.zeros(n)
+        start = max_shift + shift + (n - 2 * max_shift - len(a)) // 2
+        pa[start:start + len(a)] = a
+        centre = max_shift + (n - 2 * max_shift - len(b)) // 2
+        pb[centre:centre + len(b)] = b
+        best = max(best, abs(pa @ pb) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return float(best)

@@ -395,7 +395,7 @@ _OPTIMIZERS = ("adam", "sgd")
 
 
 def fit(model, loss, data, n_steps, rng, lr=1e-3, batch_size=None, optimizer="adam", weight_decay=0.0,
-        record_every=100, callback=None):
+        record_every=100, callback=None, lr_final=None):
     r"""Train a torch model by minibatch gradient descent; return what was recorded, as NumPy arrays.
 
     Each step draws a minibatch of rows from ``data`` (with a ``torch.Generator``
@@ -419,6 +419,10 @@ def fit(model, loss, data, n_steps, rng, lr=1e-3, batch_size=None, optimizer="ad
         Seeds the minibatch draws.
     lr : float, optional
         Learning rate :math:`> 0`.
+    lr_final : float, optional
+        If given, the learning rate decays geometrically from ``lr`` at the
+        first step to ``lr_final`` (:math:`> 0`) at the last; constant by
+        default.
     batch_size : int, optional
         Rows per step; all of them (full batch) by default.
     optimizer : str, optional
@@ -454,6 +458,7 @@ def fit(model, loss, data, n_steps, rng, lr=1e-3, batch_size=None, optimizer="ad
     record_every = v.integer("record_every", record_every, lo=1)
     lr = v.real("lr", lr, lo=0.0, lo_open=True)
     weight_decay = v.real("weight_decay", weight_decay, lo=0.0)
+    lr_final = lr if lr_final is None else v.real("lr_final", lr_final, lo=0.0, lo_open=True)
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(_OPTIMIZERS)}, got {optimizer!r}")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -472,7 +477,10 @@ def fit(model, loss, data, n_steps, rng, lr=1e-3, batch_size=None, optimizer="ad
     opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
            else torch.optim.SGD(params, lr=lr, weight_decay=weight_decay))
     record, sums, count = {"step": [], "loss": []}, {}, 0
+    decay = (lr_final / lr) ** (1.0 / max(n_steps - 1, 1))
     for step in range(1, n_steps + 1):
+        for group in opt.param_groups:
+            group["lr"] = lr * decay ** (step - 1)
         if batch_size == n_rows:
             batch = tensors
         else:

@@ -1,4 +1,5 @@
-"""Retina metrics against synthetic recordings whose true rate and noise are known."""
+"""The retina module: metrics against recordings with a known rate, the synthetic retina against its own
+averages, and the fitted models against circuits whose filters are known."""
 
 import numpy as np
 import pytest
@@ -6,45 +7,246 @@ import pytest
 from statmech_dl import retina
 
 
-def recordings(n_repeats, n_bins, noise_sd, rng):
-    """Gaussian responses around a known rate: rate_t + noise; returns (rate, responses)."""
-    t = np.arange(n_bins)
-    rate = 2 + np.sin(t / 7) + 0.5 * np.cos(t / 3)
-    return rate, rate + noise_sd * rng.standard_normal((n_repeats, n_bins))
+def recordings(n_repeats, n_frames, noise_sd, rng, n_cells=2):
+    """Gaussian responses (shifted to stay non-negative) around known rates; returns (rate, trials)."""
+    t = np.arange(n_frames)[:, None]
+    rate = 20 + np.sin(t / 7 + np.arange(n_cells)) + 0.5 * np.cos(t / 3)
+    return rate, rate + noise_sd * rng.standard_normal((n_repeats, n_frames, n_cells))
 
 
 def test_split_half_reliability_matches_the_theory():
     rng = np.random.default_rng(0)
     for K, sd in [(4, 0.5), (10, 1.0), (20, 2.0)]:
         rate, r = recordings(K, 4000, sd, rng)
-        expected = np.var(rate) / (np.var(rate) + sd**2 / K)
-        assert retina.split_half_reliability(r, 50, rng) == pytest.approx(expected, abs=0.02)
+        expected = np.var(rate, axis=0) / (np.var(rate, axis=0) + sd**2 / K)
+        raw, corrected = retina.split_half_reliability(r, rng, n_splits=30)
+        np.testing.assert_allclose(corrected, expected, atol=0.02)
+        # The raw split-half correlation is the reliability of K/2 repeats.
+        half = np.var(rate, axis=0) / (np.var(rate, axis=0) + sd**2 / (K // 2))
+        np.testing.assert_allclose(raw, half, atol=0.02)
 
 
 def test_feve_is_one_for_the_true_rate_and_zero_for_the_mean():
     rng = np.random.default_rng(1)
     rate, r = recordings(10, 5000, 1.0, rng)
-    assert retina.fraction_of_explainable_variance_explained(rate, r) == pytest.approx(1.0, abs=0.02)
-    assert retina.fraction_of_explainable_variance_explained(np.full(5000, r.mean()), r) == pytest.approx(
-        0.0, abs=0.02)
+    np.testing.assert_allclose(retina.explainable_variance_explained(rate, r), 1.0, atol=0.02)
+    mean = np.broadcast_to(r.mean(axis=(0, 1)), rate.shape)
+    np.testing.assert_allclose(retina.explainable_variance_explained(mean, r), 0.0, atol=0.02)
     # Plain FEV charges the true rate for the noise: 1 - noise / total variance.
-    assert retina.fraction_of_variance_explained(rate, r) == pytest.approx(
-        np.var(rate) / (np.var(rate) + 1.0), abs=0.02)
-    assert retina.noise_variance(r) == pytest.approx(1.0, abs=0.03)
+    np.testing.assert_allclose(retina.variance_explained(rate, r),
+                               np.var(rate, axis=0) / (np.var(rate, axis=0) + 1.0), atol=0.02)
+    np.testing.assert_allclose(retina.noise_variance(r), 1.0, atol=0.03)
 
 
-def test_rate_correlation_of_the_true_rate_reaches_the_ceiling():
+def test_correlation_of_the_true_rate_reaches_the_ceiling():
     rng = np.random.default_rng(2)
     rate, r = recordings(12, 4000, 1.5, rng)
-    # corr(rate, K-mean) = sqrt(reliability of the K-mean).
-    ceiling = np.sqrt(retina.split_half_reliability(r, 50, rng))
-    assert retina.rate_correlation(rate, r) == pytest.approx(ceiling, abs=0.02)
+    # corr(rate, K-trial mean) = sqrt(reliability of the K-trial mean).
+    _, corrected = retina.split_half_reliability(r, rng, n_splits=30)
+    np.testing.assert_allclose(retina.correlation(rate, r.mean(axis=0)), np.sqrt(corrected), atol=0.02)
+    np.testing.assert_allclose(retina.correlation(rate, 3 * rate + 1), 1.0, atol=1e-12)
 
 
-def test_retina_bad_arguments():
-    with pytest.raises(ValueError, match="^responses must have shape"):
-        retina.split_half_reliability(np.ones((1, 10)))
+def test_fano_factor_of_poisson_and_binomial_counts():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.1, 0.5, size=(2000, 1))
+    poisson = rng.poisson(3 * p, size=(40, 2000, 1))
+    binomial = rng.binomial(3, p, size=(40, 2000, 1))
+    assert retina.fano_factor(poisson)[0] == pytest.approx(1.0, abs=0.02)
+    expected = np.mean(3 * p * (1 - p)) / np.mean(3 * p)
+    assert retina.fano_factor(binomial)[0] == pytest.approx(expected, abs=0.02)
+
+
+def test_rank1_filter_and_similarity():
+    rng = np.random.default_rng(4)
+    t, s = rng.standard_normal(12), rng.standard_normal(7)
+    temporal, spatial, fraction = retina.rank1_filter(np.outer(t, s))
+    assert fraction == pytest.approx(1.0, abs=1e-12)
+    assert abs(temporal @ t) / np.linalg.norm(t) == pytest.approx(1.0, abs=1e-12)
+    assert abs(spatial @ s) / np.linalg.norm(s) == pytest.approx(1.0, abs=1e-12)
+    # Sign flips and shifts within max_shift do not count as mismatches; larger shifts do.
+    bump = np.exp(-0.5 * (np.arange(15) - 7.0) ** 2)
+    shifted = -np.roll(bump, 2)
+    assert retina.filter_similarity(shifted, bump, max_shift=2) == pytest.approx(1.0, abs=1e-9)
+    assert retina.filter_similarity(shifted, bump, max_shift=0) < 0.4
+    assert retina.filter_similarity(np.r_[0.0, 1.0], np.r_[1.0, 0.0]) == 0.0
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return retina.SyntheticRetina()
+
+
+def test_synthetic_retina_shapes_and_stimuli(synthetic):
+    rng = np.random.default_rng(5)
+    for kind in ("natural", "white_noise"):
+        s = synthetic.stimulus(kind, 250, rng)
+        assert s.shape == (250, synthetic.n_pixels)
+        counts = synthetic.respond(s, rng, n_repeats=3)
+        assert counts.shape == (3, 250, synthetic.n_cells)
+        assert counts.min() >= 0 and counts.max() <= synthetic.n_max
+        assert synthetic.expected_counts(s, n_noise=5).shape == (250, synthetic.n_cells)
+    # Each class is calibrated so that the linear bipolar drive has unit variance.
+    for kind in ("natural", "white_noise"):
+        x = synthetic._drive(synthetic.stimulus(kind, 3000, rng))[synthetic.temporal_length:]
+        assert np.std(x) == pytest.approx(1.0, abs=0.1)
+
+
+def test_natural_scenes_have_a_one_over_f_power_spectrum(synthetic):
+    rng = np.random.default_rng(6)
+    image = retina.one_over_f_image(128, rng)
+    power = np.abs(np.fft.fft2(image)) ** 2
+    fx = np.fft.fftfreq(128)
+    f = np.hypot(fx[:, None], fx[None, :])
+    keep = (f > 0.02) & (f < 0.4)
+    slope = np.polyfit(np.log(f[keep]), np.log(power[keep]), 1)[0]
+    assert slope == pytest.approx(-2.0, abs=0.05)
+    s = synthetic.stimulus("natural", 4000, rng)
+    # Fixational drift makes consecutive frames alike; white noise frames are independent.
+    assert np.corrcoef(s[:-1].ravel(), s[1:].ravel())[0, 1] > 0.9
+    w = synthetic.stimulus("white_noise", 4000, rng)
+    assert abs(np.corrcoef(w[:-1].ravel(), w[1:].ravel())[0, 1]) < 0.02
+
+
+def test_expected_counts_are_the_mean_over_repeats(synthetic):
+    rng = np.random.default_rng(7)
+    s = synthetic.stimulus("natural", 400, rng)
+    trials = synthetic.respond(s, rng, n_repeats=300)
+    expected = synthetic.expected_counts(s, n_noise=2000)
+    # Where the cells fire (mean count > 0.1), the standardised differences are unbiased and of unit spread;
+    # the Monte-Carlo error of the expectation (2000 noise draws) widens the spread by at most sqrt(1 + 300/2000).
+    busy = (expected > 0.1) & (trials.std(axis=0) > 0)
+    z = (trials.mean(axis=0) - expected)[busy] / (trials.std(axis=0, ddof=1)[busy] / np.sqrt(300))
+    assert np.mean(z) == pytest.approx(0.0, abs=0.1)
+    assert 0.93 < np.std(z) < 1.07 * np.sqrt(1 + 300 / 2000)
+    # Binomial spiking is sub-Poisson.
+    assert np.all(retina.fano_factor(trials) < 1)
+
+
+def test_synthetic_retina_bad_arguments(synthetic):
+    rng = np.random.default_rng(8)
+    with pytest.raises(ValueError, match="^kind must be one of"):
+        synthetic.stimulus("movies", 10, rng)
+    with pytest.raises(ValueError, match="^stimulus must have shape"):
+        synthetic.respond(np.zeros((10, 7)), rng)
+    with pytest.raises(ValueError, match="^n_repeats must be"):
+        synthetic.respond(np.zeros((10, 40)), rng, n_repeats=0)
+
+
+def ln_cell(rng, n_frames, n_lags, n_pixels, shape=None):
+    """Poisson counts of an LN cell with a known (time-forwards) filter; returns (stimulus, counts, filter)."""
+    shape = (n_pixels,) if shape is None else shape
+    s = rng.standard_normal((n_frames, *shape))
+    t = np.arange(n_lags)
+    temporal = np.exp(-(n_lags - 1 - t) / 3.0) * np.sin((n_lags - 1 - t) / 2.0 + 0.3)
+    coords = np.indices(shape)
+    centre = (np.array(shape) - 1) / 2
+    spatial = np.exp(-sum((c - m) ** 2 for c, m in zip(coords, centre)) / 4)
+    kernel = temporal[(slice(None),) + (None,) * len(shape)] * spatial
+    kernel /= np.linalg.norm(kernel)
+    windows = np.lib.stride_tricks.sliding_window_view(s, n_lags, axis=0)        # (T', *shape, n_lags)
+    drive = np.tensordot(windows, np.moveaxis(kernel, 0, -1), axes=len(shape) + 1)
+    counts = np.zeros((n_frames, 1))
+    counts[n_lags - 1:, 0] = rng.poisson(np.log1p(np.exp(2 * drive - 1)))
+    return s, counts, kernel
+
+
+def test_fit_ln_recovers_a_known_filter_with_the_right_alignment():
+    rng = np.random.default_rng(9)
+    s, counts, kernel = ln_cell(rng, 6000, 8, 10)
+    model = retina.fit_ln(s, counts, 8, seed=0)
+    learned = model.first_layer()[0]
+    assert learned.shape == kernel.shape
+    # Time runs forwards in the learned filter: no reversal needed.
+    assert abs(np.sum(learned * kernel)) / np.linalg.norm(learned) > 0.95
+    assert model.predict(s).shape == (6000 - 8 + 1, 1)
+
+
+def test_fit_ln_and_cnn_take_images_and_the_cnn_shrinks_its_kernels():
+    rng = np.random.default_rng(10)
+    s, counts, kernel = ln_cell(rng, 3000, 6, None, shape=(8, 8))
+    ln = retina.fit_ln(s, counts, 6, seed=0)
+    assert abs(np.sum(ln.first_layer()[0] * kernel)) / np.linalg.norm(ln.first_layer()[0]) > 0.9
+    cnn = retina.fit_cnn(s, counts, 6, seed=0, kernels=(11, 7), n_steps=200)
+    assert cnn.first_layer().shape == (8, 6, 8, 8)
+    h1, h2 = cnn.hidden(s[:100])
+    assert h1.shape == (95, 8, 1, 1) and h2.shape == (95, 8, 1, 1)
+    prediction = cnn.predict(s)
+    assert prediction.shape == (3000 - 6 + 1, 1) and np.all(prediction > 0)
+    assert retina.correlation(prediction, ln.predict(s))[0] > 0.8
+
+
+@pytest.mark.parametrize("n_cells, rate", [(1, 0.005), (3, 0.5), (9, 5.0)])
+def test_fit_cnn_handles_any_number_of_cells_and_rates_from_sparse_to_dense(n_cells, rate):
+    rng = np.random.default_rng(11)
+    s = rng.standard_normal((2000, 23))
+    counts = rng.poisson(rate, size=(2000, n_cells))
+    model = retina.fit_cnn(s, counts, 10, seed=1, n_steps=50)
+    p = model.predict(s)
+    assert p.shape == (1991, n_cells) and np.all(np.isfinite(p)) and np.all(p > 0)
+    # The output starts at the mean count and does not drift far from it on stimulus-independent data.
+    np.testing.assert_allclose(p.mean(axis=0), counts.mean(axis=0), rtol=0.5, atol=0.01)
+
+
+def test_fits_are_seeded():
+    rng = np.random.default_rng(12)
+    s = rng.standard_normal((800, 12))
+    counts = rng.poisson(1.0, size=(800, 2))
+    a = retina.fit_cnn(s, counts, 5, seed=3, n_steps=20).predict(s)
+    b = retina.fit_cnn(s, counts, 5, seed=3, n_steps=20).predict(s)
+    np.testing.assert_array_equal(a, b)
+    noisy = retina.fit_cnn(s, counts, 5, seed=3, n_steps=20)
+    np.testing.assert_array_equal(noisy.predict(s, noise=True, rng=1), noisy.predict(s, noise=True, rng=1))
+    assert not np.array_equal(noisy.predict(s, noise=True, rng=1), noisy.predict(s, noise=True, rng=2))
+
+
+@pytest.mark.slow
+def test_cnn_predicts_on_off_cells_that_the_ln_model_cannot(synthetic):
+    rng = np.random.default_rng(13)
+    s = synthetic.stimulus("natural", 20000, rng)
+    counts = synthetic.respond(s, rng)[0]
+    test = synthetic.stimulus("natural", 1500, rng)
+    rate = synthetic.expected_counts(test)[24:]
+    ln = retina.correlation(retina.fit_ln(s, counts, 25).predict(test), rate)
+    cnn = retina.correlation(retina.fit_cnn(s, counts, 25).predict(test), rate)
+    on_off = np.array(synthetic.cell_types) == "ON-OFF"
+    assert np.all(ln[on_off] < 0.3) and np.all(cnn[on_off] > 0.8)
+    assert np.all(cnn > ln)
+
+
+def test_models_bad_arguments():
+    rng = np.random.default_rng(14)
+    s = rng.standard_normal((50, 6))
+    counts = rng.poisson(1.0, size=(50, 2))
+    with pytest.raises(ValueError, match="^stimulus must have at least n_lags"):
+        retina.fit_ln(s[:4], counts[:4], 5)
+    with pytest.raises(ValueError, match="^counts must have one row per stimulus frame"):
+        retina.fit_cnn(s, counts[:40], 5)
+    with pytest.raises(ValueError, match="^counts must be non-negative"):
+        retina.fit_ln(s, -counts, 5)
+    with pytest.raises(ValueError, match="^stimulus must have shape"):
+        retina.fit_ln(np.zeros(50), counts, 5)
+    with pytest.raises(ValueError, match="^n_lags must be"):
+        retina.fit_cnn(s, counts, 0)
+    model = retina.fit_ln(s, counts, 5, n_steps=2)
+    with pytest.raises(ValueError, match="^stimulus must have frames of shape"):
+        model.predict(np.zeros((50, 7)))
+    with pytest.raises(ValueError, match="noise=True needs a CNN"):
+        model.predict(s, noise=True)
+
+
+def test_metrics_bad_arguments():
+    rng = np.random.default_rng(15)
+    trials = rng.poisson(2.0, size=(4, 30, 2)).astype(float)
+    with pytest.raises(ValueError, match="^trials must have shape"):
+        retina.split_half_reliability(trials[:1], rng)
+    with pytest.raises(ValueError, match="^trials must be a 3-d array"):
+        retina.noise_variance(trials[0])
     with pytest.raises(ValueError, match="^prediction must have shape"):
-        retina.rate_correlation(np.ones(3), np.ones((2, 4)))
+        retina.explainable_variance_explained(np.ones((30, 3)), trials)
+    with pytest.raises(ValueError, match="^trials must hold non-negative counts"):
+        retina.fano_factor(-trials)
     with pytest.raises(ValueError, match="no explainable variance"):
-        retina.fraction_of_explainable_variance_explained(np.arange(4.0), np.ones((3, 4)))
+        retina.explainable_variance_explained(np.ones((30, 2)), np.broadcast_to(trials[:1] * 0 + 1, (4, 30, 2)))
+    with pytest.raises(ValueError, match="must vary over frames"):
+        retina.correlation(np.ones((30, 2)), trials[0])
