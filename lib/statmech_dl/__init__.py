@@ -25,8 +25,8 @@ Each module serves one topic or concern of the book:
     diffusion models: the forward process, its posteriors, likelihood bounds and a
     reverse model in torch (chapter *Diffusion models*);
 ``retina``
-    metrics of predicted firing rates against repeated recordings (groundwork for
-    the chapter *Retina CNNs*);
+    a synthetic retina, LN and CNN models of it in torch, and the metrics that
+    score them against repeated recordings (chapter *Retina CNNs*);
 ``networks``
     finite-width random networks, simulated to test the mean-field theory;
 ``training``

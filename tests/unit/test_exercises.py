@@ -228,3 +228,26 @@ def test_diffusion_checks_reject_wrong_answers():
         dmx.check_posterior_variance(lambda t, b: b[t - 1])                     # the forward variance
     with pytest.raises(AssertionError, match="nats to bits"):
         dmx.check_null_bound(lambda d: -0.5 * d * np.log(2 * np.pi * np.e))     # nats
+
+
+# --- Retina CNNs -------------------------------------------------------------------
+
+from statmech_dl import retina  # noqa: E402
+from statmech_dl.exercises import retina_cnns as rcx  # noqa: E402
+
+
+def test_retina_checks_accept_right_answers(capsys):
+    rcx.check_spearman_brown(lambda rho, n: n * rho / (1 + (n - 1) * rho))
+    rcx.check_feve(retina.explainable_variance_explained)
+    rcx.check_linear_drive(lambda s, k: np.array([np.sum(s[j:j + len(k)] * k) for j in range(len(s) - len(k) + 1)]))
+    assert capsys.readouterr().out.count("Correct") == 3
+
+
+def test_retina_checks_reject_wrong_answers():
+    with pytest.raises(AssertionError, match="eliminate"):
+        rcx.check_spearman_brown(lambda rho, n: n * rho)                                   # no saturation
+    with pytest.raises(AssertionError, match="noise variance"):
+        rcx.check_feve(retina.variance_explained)                                          # plain FEV
+    with pytest.raises(AssertionError, match="oldest"):
+        rcx.check_linear_drive(lambda s, k: np.array([np.sum(s[j:j + len(k)] * k[::-1])   # causal order
+                                                      for j in range(len(s) - len(k) + 1)]))
