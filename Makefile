@@ -12,7 +12,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: book test unit slow benchmark lock clean browser
+.PHONY: book test unit slow benchmark lock clean browser assignments grade
 
 # torch is pinned in requirements.txt; take its CPU build. pip first looks on this machine's
 # disk (--no-index: find-links only, no index is contacted); on a stock machine that fails at
@@ -49,6 +49,18 @@ unit: $(VENV)/.installed
 
 slow: $(VENV)/.installed
 	$(BIN)/python -m pytest tests/unit -m slow
+
+# Course assignments with nbgrader (tools/course.py; the book's page "Using this book in a
+# course"): the student editions of every chapter with exercises, in _build/course/release.
+COURSE ?= _build/course
+assignments: $(VENV)/.installed
+	$(BIN)/python tools/course.py build --course $(COURSE)
+
+# Autograde a folder of submissions, SUBMISSIONS/<student>/<chapter>.ipynb:
+#   make grade SUBMISSIONS=path/to/folder
+grade: $(VENV)/.installed
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
+	$(BIN)/python tools/course.py grade $(SUBMISSIONS) --course $(COURSE)
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python tools/benchmark.py

@@ -172,3 +172,19 @@ def test_torch_generator_is_seeded_from_numpy():
     assert torch_utils.tensor([1, 2]).dtype == torch.float64
     assert torch_utils.tensor(np.array([1, 2]), dtype=None).dtype == torch.int64
     assert isinstance(torch_utils.numpy(torch.ones(2, requires_grad=True) * 2), np.ndarray)
+
+
+def test_fit_decays_the_learning_rate_geometrically():
+    import torch
+
+    # SGD on f = w^2 / 2 multiplies w by (1 - lr_t) at step t: the product checks the schedule.
+    model = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    lr, lr_final, n = 0.1, 0.001, 5
+    training.fit(model, lambda m, x: 0.5 * (m.weight ** 2).sum(), [np.zeros((1, 1))], n, rng=0, lr=lr,
+                 lr_final=lr_final, optimizer="sgd")
+    rates = lr * (lr_final / lr) ** (np.arange(n) / (n - 1))
+    assert model.weight.item() == pytest.approx(np.prod(1 - rates), rel=1e-12)
+    with pytest.raises(ValueError, match="^lr_final must"):
+        training.fit(model, lambda m, x: (m.weight ** 2).sum(), [np.zeros((1, 1))], 2, rng=0, lr_final=0.0)

@@ -1,0 +1,380 @@
+"""Course assignments (tools/course.py): student editions generated from the chapters, and grading.
+
+The fast tests check the generated notebooks and the exercise convention on every chapter. The
+end-to-end tests build a course directory per chapter with nbgrader's own SQLite gradebook and
+grade real submissions with nbgrader: the instructor's solutions, the unchanged student edition,
+a wrong answer, runaway code, tampered test cells and broken files.
+"""
+
+import ast
+import hashlib
+import html
+import json
+import os
+import re
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import jupytext
+import nbformat
+import pytest
+
+import book_files
+import course
+
+CHAPTERS = course.chapters_with_exercises()
+# For work on one chapter: COURSE_CHAPTERS=semantic_development,retina_cnns pytest tests/course
+if os.environ.get("COURSE_CHAPTERS"):
+    CHAPTERS = [c for c in CHAPTERS if c.stem in os.environ["COURSE_CHAPTERS"].split(",")]
+IDS = [c.stem for c in CHAPTERS]
+
+
+def nbgrader_meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+# --- The generated source notebooks ------------------------------------------------------------
+
+def test_every_chapter_has_exercises():
+    assert [c.stem for c in course.chapters_with_exercises()] == [c.stem for c in book_files.chapters()]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_source_notebook_follows_nbgrader(chapter):
+    nb, exercises, _ = course.source_notebook(chapter, (2, {}))
+    text = chapter.read_text()
+    labels = re.findall(r"```\{exercise-start\}\n:label: (ex-[\w-]+)", text)
+    assert [e.label for e in exercises] == labels and len(labels) >= 3
+    ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c)]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+    for e in exercises:
+        check = nb.cells[e.check]
+        meta = nbgrader_meta(check)
+        assert meta["grade"] and meta["locked"] and meta["points"] == 2 and not meta["solution"]
+        assert course._CHECK.search(check.source) and "statmech_dl.exercises" in text
+        for i in e.solutions:
+            cell = nb.cells[i]
+            assert nbgrader_meta(cell)["solution"] and not nbgrader_meta(cell)["locked"]
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+            assert i < e.check
+    # Every other code cell is locked; the solution prose and the directives are gone.
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not nbgrader_meta(cell).get("solution"):
+            assert nbgrader_meta(cell)["locked"]
+        assert "solution-start" not in cell.source and "exercise-start" not in cell.source
+    prose = re.findall(r"```\{solution-start\}[^\n]*\n(?::[^\n]*\n)*```\n(.*?)(?:```\{code-cell\}|```\{solution-end)",
+                       text, flags=re.S)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for block in prose:
+        for line in block.splitlines():
+            if len(line) > 40:
+                assert line not in markdown, f"solution prose leaked into the student edition: {line}"
+
+
+def test_solution_source_keeps_signatures_and_docstrings():
+    source = textwrap.dedent('''\
+        def f(x, y=2):
+            """Add."""
+            z = x + y
+            return z
+
+
+        def g(
+            a,
+        ):
+            return a
+        ''')
+    out = course.solution_source(source)
+    assert out.splitlines()[:2] == ["def f(x, y=2):", '    """Add."""']
+    assert "    ### BEGIN SOLUTION\n    z = x + y\n    return z\n    ### END SOLUTION" in out
+    assert "):\n    ### BEGIN SOLUTION\n    return a\n    ### END SOLUTION" in out
+    ast.parse(out)
+    assert course.solution_source("x = 1\nprint(x)") == "### BEGIN SOLUTION\nx = 1\nprint(x)\n### END SOLUTION"
+    assert course.solution_source("def h(x): return x").startswith("### BEGIN SOLUTION")
+
+
+CHAPTER_TEMPLATE = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+    format_version: 0.13
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Toy
+
+```{{code-cell}} ipython3
+import numpy as np
+```
+
+## Exercises
+
+```{{exercise-start}}
+:label: ex-toy-one
+```
+Implement `one()`.
+```{{exercise-end}}
+```
+
+```{{solution-start}} ex-toy-one
+:class: dropdown
+```
+It is one.
+
+{solution}
+```{{solution-end}}
+```
+
+{check}
+"""
+
+SOLUTION = """```{code-cell} ipython3
+:tags: [solution]
+
+def one():
+    return 1
+```
+"""
+CHECK = """```{code-cell} ipython3
+from statmech_dl.exercises import toy as checks
+
+checks.check_one(one)
+```
+"""
+
+
+@pytest.mark.parametrize("solution, check, message", [
+    (SOLUTION, "", "has no check"),
+    (SOLUTION, "```{code-cell} ipython3\nprint(one())\n```\n", "has no check"),
+    ("", CHECK, "has no solution code"),
+    (SOLUTION.replace(":tags: [solution]\n", ""), CHECK, "must be tagged 'solution'"),
+], ids=["no-check", "not-a-check", "check-without-solution", "untagged-solution"])
+def test_a_chapter_that_breaks_the_convention_fails(tmp_path, solution, check, message):
+    path = tmp_path / "toy.md"
+    path.write_text(CHAPTER_TEMPLATE.format(solution=solution, check=check))
+    with pytest.raises(course.ConventionError, match=message):
+        course.source_notebook(path, (1, {}))
+
+
+def test_a_check_outside_any_exercise_fails(tmp_path):
+    path = tmp_path / "toy.md"
+    text = CHAPTER_TEMPLATE.format(solution=SOLUTION, check=CHECK)
+    path.write_text(text.replace("## Exercises", CHECK + "\n## Exercises"))
+    with pytest.raises(course.ConventionError, match="no exercise and solution before it"):
+        course.source_notebook(path, (1, {}))
+    path.write_text(text.replace("```{solution-start} ex-toy-one\n:class: dropdown\n```\n",
+                                 "```{solution} ex-toy-one\n```\n"))
+    with pytest.raises(course.ConventionError, match="gated"):
+        course.source_notebook(path, (1, {}))
+
+
+def test_points_default_and_override(tmp_path):
+    points = tmp_path / "points.yml"
+    points.write_text("default: 3\nexercises:\n  ex-toy-one: 5\n")
+    assert course.load_points(points) == (3, {"ex-toy-one": 5})
+    path = tmp_path / "toy.md"
+    path.write_text(CHAPTER_TEMPLATE.format(solution=SOLUTION, check=CHECK))
+    nb, exercises, _ = course.source_notebook(path, course.load_points(points))
+    assert nbgrader_meta(nb.cells[exercises[0].check])["points"] == 5
+    points.write_text("default: 0\n")
+    with pytest.raises(ValueError, match="points for default must be a positive number"):
+        course.load_points(points)
+    # The book's own points file is valid and names only real exercises.
+    default, overrides = course.load_points()
+    labels = {e.label for c in CHAPTERS for e in course.source_notebook(c)[1]}
+    assert default > 0 and set(overrides) <= labels
+
+
+# --- End to end, with nbgrader ---------------------------------------------------------------
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _wrong_code(source):
+    """A wrong answer that runs: every function returns 0.0 and every assigned name is 0.0."""
+    out = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            out.append(f"def {node.name}(*args, **kwargs):\n    return 0.0\n")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for name in ast.walk(t):
+                    if isinstance(name, ast.Name):
+                        out.append(f"{name.id} = 0.0\n")
+    return "".join(out) or "pass\n"
+
+
+def _submission(course_dir, name, wrong=None, edit=None):
+    """The release filled with the instructor's solutions; exercise ``wrong`` gets wrong code."""
+    source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", as_version=4)
+    release = nbformat.read(course_dir / "release" / name / f"{name}.ipynb", as_version=4)
+    solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in source.cells
+                 if nbgrader_meta(c).get("solution")}
+    for cell in release.cells:
+        gid = nbgrader_meta(cell).get("grade_id", "")
+        if gid in solutions:
+            cell.source = solutions[gid]
+            if wrong and gid.startswith(wrong + "-solution"):
+                cell.source = _wrong_code(solutions[gid])
+    if edit:
+        edit(release)
+    return release
+
+
+def _grade_ids(nb, kind):
+    return [nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get(kind)]
+
+
+SPECIAL = "semantic_development"   # the cheapest chapter carries the misbehaving submissions
+
+
+def _special_submissions(course_dir, folder):
+    release = nbformat.read(course_dir / "release" / SPECIAL / f"{SPECIAL}.ipynb", as_version=4)
+    solution_ids = _grade_ids(release, "solution")
+    check_ids = _grade_ids(release, "grade")
+
+    def loop_and_hoard(nb):
+        for cell in nb.cells:
+            gid = nbgrader_meta(cell).get("grade_id")
+            if gid == solution_ids[0]:
+                cell.source = "while True:\n    pass\n"
+            elif gid == solution_ids[1]:
+                cell.source = "import numpy as np\nhoard = []\nwhile True:\n    hoard.append(np.ones(10**8))\n"
+
+    def tamper(nb):
+        # Edit the first test cell into a pass, delete the second, for a wrong first answer.
+        keep = []
+        for cell in nb.cells:
+            gid = nbgrader_meta(cell).get("grade_id")
+            if gid == check_ids[0]:
+                cell.source = "print('all correct')"
+            if gid != check_ids[1]:
+                keep.append(cell)
+        nb.cells = keep
+
+    made = {
+        "runaway": _submission(course_dir, SPECIAL, edit=loop_and_hoard),
+        "tampered": _submission(course_dir, SPECIAL, wrong=check_ids[0].rsplit("-check", 1)[0], edit=tamper),
+    }
+    for student, nb in made.items():
+        (folder / student).mkdir(parents=True)
+        nbformat.write(nb, folder / student / f"{SPECIAL}.ipynb")
+    (folder / "empty").mkdir()
+    (folder / "empty" / f"{SPECIAL}.ipynb").write_text("")
+    (folder / "malformed").mkdir()
+    (folder / "malformed" / f"{SPECIAL}.ipynb").write_text('{"cells": [ {"cell_type": "code"')
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade every chapter's submissions, two chapters at a time, each in its own course."""
+    root = tmp_path_factory.mktemp("courses")
+
+    def run(chapter):
+        name = chapter.stem
+        course_dir = root / name / "course"
+        course.build(course_dir, [chapter])
+        folder = root / name / "submissions"
+        exercises = _grade_ids(nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4), "grade")
+        first = exercises[0].rsplit("-check", 1)[0]
+        for student, nb in [("solution", nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4)),
+                            ("wrong", _submission(course_dir, name, wrong=first))]:
+            (folder / student).mkdir(parents=True)
+            nbformat.write(nb, folder / student / f"{name}.ipynb")
+        (folder / "unchanged").mkdir()
+        (folder / "unchanged" / f"{name}.ipynb").write_bytes(
+            (course_dir / "release" / name / f"{name}.ipynb").read_bytes())
+        if name == SPECIAL:
+            _special_submissions(course_dir, folder)
+        before = {p: _digest(p) for p in folder.rglob("*.ipynb")}
+        results = course.grade(folder, course_dir, timeout=30, memory_gb=course.MEMORY_GB)
+        after = {p: _digest(p) for p in folder.rglob("*.ipynb")}
+        return name, {"results": {r.student: r for r in results}, "exercises": exercises, "first": first,
+                      "unchanged_files": before == after, "course": course_dir}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        out = dict(pool.map(run, CHAPTERS))
+    summary = {name: {s: r.total for s, r in g["results"].items()} for name, g in out.items()}
+    print("\nscores (got, max):\n" + json.dumps(summary, indent=1))
+    return out
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", IDS)
+def test_solutions_get_full_marks(graded, name):
+    r = graded[name]["results"]["solution"]
+    assert not r.error, r.error
+    assert list(r.scores) == graded[name]["exercises"]
+    assert all(score == max_score > 0 for score, max_score in r.scores.values()), course.report([r])
+    assert r.feedback and "html" in r.feedback
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", IDS)
+def test_unchanged_release_gets_zero_on_every_exercise(graded, name):
+    r = graded[name]["results"]["unchanged"]
+    assert not r.error, r.error
+    assert list(r.scores) == graded[name]["exercises"], "every exercise is reported"
+    assert all(score == 0 for score, _ in r.scores.values())
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", IDS)
+def test_wrong_answer_loses_only_its_points_and_shows_the_hint(graded, name):
+    r = graded[name]["results"]["wrong"]
+    wrong = graded[name]["first"] + "-check"
+    assert not r.error, r.error
+    for gid, (score, max_score) in r.scores.items():
+        assert score == (0 if gid == wrong else max_score), course.report([r])
+    hint = r.hints[wrong]
+    assert hint.startswith("AssertionError: "), hint
+    # The feedback page shows the hint (its text, once the HTML's markup and escapes are removed).
+    feedback = html.unescape(re.sub(r"<[^>]+>", "", open(r.feedback).read()))
+    assert hint.split(": ", 1)[1][:40] in feedback
+
+
+@pytest.mark.book
+def test_runaway_code_is_stopped_and_the_rest_is_graded(graded):
+    r = graded[SPECIAL]["results"]["runaway"]
+    assert not r.error, r.error
+    scores = list(r.scores.values())
+    assert scores[0][0] == 0 and scores[1][0] == 0          # the loop and the hoard
+    assert all(s == m for s, m in scores[2:])
+    autograded = graded[SPECIAL]["course"] / "autograded" / "runaway" / SPECIAL / f"{SPECIAL}.ipynb"
+    errors = [o for c in nbformat.read(autograded, 4).cells if nbgrader_meta(c).get("solution")
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    # The loop is interrupted at the time limit; the hoard hits the memory cap or the time limit,
+    # whichever comes first (filling 8 GB takes about 15 s on the book's machine).
+    stopped = {"KeyboardInterrupt", "CellTimeoutError"}
+    assert errors[0]["ename"] in stopped and errors[1]["ename"] in stopped | {"MemoryError"}
+
+
+@pytest.mark.book
+def test_editing_or_deleting_a_test_cell_does_not_change_the_grade(graded):
+    r = graded[SPECIAL]["results"]["tampered"]
+    assert not r.error, r.error
+    scores = list(r.scores.values())
+    assert scores[0][0] == 0                                 # wrong answer, edited check restored
+    assert all(s == m for s, m in scores[1:])                # deleted check restored and passed
+    assert list(r.scores) == graded[SPECIAL]["exercises"]
+
+
+@pytest.mark.book
+def test_broken_files_are_reported_by_name_and_affect_no_one_else(graded):
+    results = graded[SPECIAL]["results"]
+    assert results["empty"].error.startswith(results["empty"].file + ": the file is empty")
+    assert results["malformed"].error.startswith(results["malformed"].file + ": not a readable notebook")
+    assert not results["malformed"].scores
+    assert all(not r.error for s, r in results.items() if s not in ("empty", "malformed"))
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("name", IDS)
+def test_submitted_files_are_never_modified(graded, name):
+    assert graded[name]["unchanged_files"]
