@@ -331,16 +331,30 @@ def _check_notebook(path):
     return ""
 
 
+#: Errors of an answer cell that mean the grader stopped it, and what to tell the student.
+_STOPPED = {"KeyboardInterrupt": "stopped at the time limit", "CellTimeoutError": "stopped at the time limit",
+            "MemoryError": "stopped at the memory cap"}
+
+
 def _hints(autograded, scores):
-    """The error message of each failed test cell in the autograded notebook."""
-    hints = {}
+    """The error message of each failed test cell in the autograded notebook.
+
+    When the exercise's answer cell was itself stopped (time limit or memory cap), the hint
+    says so before the check's own message.
+    """
+    hints, stopped = {}, {}
     nb = nbformat.read(autograded, as_version=4)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and cell.cell_type == "code":
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    hints[meta["grade_id"]] = f"{out['ename']}: {out['evalue']}"
+        if cell.cell_type != "code" or not meta:
+            continue
+        errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+        exercise = re.sub(r"-(solution-\d+|check)$", "", meta.get("grade_id", ""))
+        if meta.get("solution") and errors and errors[-1]["ename"] in _STOPPED:
+            stopped[exercise] = f"answer {_STOPPED[errors[-1]['ename']]} ({errors[-1]['ename']}); "
+        if meta.get("grade") and errors:
+            out = errors[-1]
+            hints[meta["grade_id"]] = stopped.get(exercise, "") + f"{out['ename']}: {out['evalue']}"
     return hints
 
 

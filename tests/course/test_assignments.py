@@ -356,6 +356,10 @@ def test_runaway_code_is_stopped_and_the_rest_is_graded(graded):
     # whichever comes first (filling 8 GB takes about 15 s on the book's machine).
     stopped = {"KeyboardInterrupt", "CellTimeoutError"}
     assert errors[0]["ename"] in stopped and errors[1]["ename"] in stopped | {"MemoryError"}
+    # The report says why the exercise scored zero.
+    hints = list(r.hints.values())
+    assert hints[0].startswith("answer stopped at the time limit")
+    assert hints[1].startswith(("answer stopped at the memory cap", "answer stopped at the time limit"))
 
 
 @pytest.mark.book
