@@ -22,9 +22,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # command line.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# A test cell that fails gets zero, its error message (the check's hint) is kept for the
+# feedback page, and the cells after it still run.
 c.Execute.allow_errors = True
-# A test cell that fails gets zero; its error message (the check's hint) is kept for the
-# feedback page.
 c.Execute.kernel_name = "python3"
 # A student who deletes a locked test cell does not escape it: nbgrader puts the cell back
 # (from the gradebook) before grading.

@@ -190,7 +190,7 @@ def _nbgrader(grade_id, solution=False, grade=False, locked=False, points=None):
 
 
 def source_notebook(chapter, points=None):
-    """The nbgrader source notebook of ``chapter`` (a path to its MyST file) and its exercises.
+    """The nbgrader source notebook of ``chapter`` (a path to its MyST file) and its exercises, as a pair.
 
     Raises :class:`ConventionError` if the chapter's exercises break the convention.
     """
@@ -240,11 +240,10 @@ def source_notebook(chapter, points=None):
         cell.outputs, cell.execution_count = [], None
         cells.append(cell)
     _close_exercise(chapter.name, state)
-    unknown = set(overrides) - {e.label for e in state["exercises"]}
     nb.cells = cells
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    return nb, state["exercises"], unknown
+    return nb, state["exercises"]
 
 
 def chapters_with_exercises():
@@ -261,19 +260,22 @@ def build(course=DEFAULT_COURSE, chapters=None, points_file=POINTS_FILE):
     """Write the course directory and release every chapter; return {chapter: [exercise labels]}."""
     course = Path(course)
     points = load_points(points_file)
-    chapters = [Path(c) for c in chapters] if chapters else chapters_with_exercises()
+    every = chapters_with_exercises()
+    chapters = [Path(c) for c in chapters] if chapters else every
     course.mkdir(parents=True, exist_ok=True)
     shutil.copy(CONFIG_TEMPLATE, course / "nbgrader_config.py")
     built, all_labels = {}, set()
     for chapter in chapters:
-        nb, exercises, _ = source_notebook(chapter, points)
+        nb, exercises = source_notebook(chapter, points)
         folder = course / "source" / chapter.stem
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, folder / f"{chapter.stem}.ipynb")
         built[chapter.stem] = [e.label for e in exercises]
         all_labels |= set(built[chapter.stem])
+    # A typo in the points file would leave an exercise at the default: when every chapter is
+    # built, each label must name an exercise.
     unknown = set(points[1]) - all_labels
-    if unknown and not (chapters and len(chapters) < len(chapters_with_exercises())):
+    if unknown and {c.stem for c in chapters} >= {c.stem for c in every}:
         raise ValueError(f"{points_file}: no chapter has the exercises {sorted(unknown)}")
     for name in built:
         proc = _run(["generate_assignment", name, "--force"], course)
@@ -336,7 +338,7 @@ _STOPPED = {"KeyboardInterrupt": "stopped at the time limit", "CellTimeoutError"
             "MemoryError": "stopped at the memory cap"}
 
 
-def _hints(autograded, scores):
+def _hints(autograded):
     """The error message of each failed test cell in the autograded notebook.
 
     When the exercise's answer cell was itself stopped (time limit or memory cap), the hint
@@ -389,11 +391,9 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
             continue
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
             submission = gb.find_submission_notebook(name, name, student)
-            for g in submission.grades:
-                if g.cell.__class__.__name__ == "GradeCell" or g.max_score:
-                    result.scores[g.name] = (float(g.score), float(g.max_score))
-        result.hints = _hints(autograded, result.scores)
-        proc = _run(["generate_feedback", name, "--student", student, "--force"], course)
+            result.scores = {g.name: (float(g.score), float(g.max_score)) for g in submission.grades}
+        result.hints = _hints(autograded)
+        _run(["generate_feedback", name, "--student", student, "--force"], course)
         feedback = course / "feedback" / student / name / f"{name}.html"
         result.feedback = str(feedback) if feedback.exists() else ""
     return results

@@ -18,8 +18,10 @@ scores. This module holds all three:
   :func:`split_half_reliability` (the ceiling), :func:`noise_variance`,
   :func:`variance_explained` (FEV) and :func:`explainable_variance_explained`
   (FEVE), which removes the noise variance that no model can explain;
-* :func:`rank1_filter` and :func:`filter_similarity`, to compare learned
-  first-layer filters with the true bipolar receptive fields.
+* :func:`rank1_filter`, :func:`filter_similarity` and :func:`align_profile`, to
+  compare learned first-layer filters with the true bipolar receptive fields,
+  and :func:`best_unit_correlation`, to compare hidden units with the true
+  interneurons.
 
 Conventions: a stimulus is an array ``(n_frames, n_pixels)`` (a strip) or
 ``(n_frames, height, width)``; counts are ``(n_frames, n_cells)``. A model
@@ -28,6 +30,8 @@ row ``j`` aligned to frame ``j + n_lags - 1``, the *last* frame of its
 window, so that the learned filters read the window forwards in time (the
 oldest frame first): the reverse of a causal kernel's order.
 """
+
+import functools
 
 import numpy as np
 from scipy import signal
@@ -48,6 +52,8 @@ __all__ = [
     "one_over_f_image",
     "rank1_filter",
     "filter_similarity",
+    "align_profile",
+    "best_unit_correlation",
 ]
 
 STIMULUS_KINDS = ("natural", "white_noise")
@@ -70,8 +76,9 @@ class SyntheticRetina:
     r"""A strip of retina whose circuit is known, as the chapter's ground truth.
 
     Frames are 10 ms bins; the stimulus is a strip of ``n_pixels`` pixels
-    (contrast, mean zero). The circuit, all of it fixed by ``seed``-free
-    constants except the random draws of the stimulus and the noise:
+    (contrast, mean zero). The circuit is fixed; only the stimuli and the
+    noise are random (``seed`` fixes the noise stream of the averages in
+    :meth:`expected_counts` and :meth:`interneurons`):
 
     1. **Bipolar subunits.** At each position :math:`p` where the spatial
        filter fits, an ON and an OFF subunit see the linear drive
@@ -145,6 +152,8 @@ class SyntheticRetina:
         w = _gaussian(p[None, :] - self.cell_centres[:, None], 1.5)
         self._ganglion_pool = w / w.sum(axis=1, keepdims=True)
         self.n_cells = len(self.cell_types)
+        # Which bipolar types each ganglion cell pools: (ON weight, OFF weight).
+        self._cell_inputs = np.array([{"ON": (1, 0), "OFF": (0, 1), "ON-OFF": (1, 1)}[c] for c in self.cell_types])
         # Contrasts that give the linear bipolar drive unit variance.
         self._contrast = {kind: 1.0 for kind in STIMULUS_KINDS}
         calibration = np.random.default_rng(12345)
@@ -200,8 +209,8 @@ class SyntheticRetina:
         pooled_on = on @ self._ganglion_pool.T
         pooled_off = off @ self._ganglion_pool.T
         inhibition = amacrine @ self._ganglion_pool.T
-        kind = np.array([{"ON": (1, 0), "OFF": (0, 1), "ON-OFF": (1, 1)}[c] for c in self.cell_types])
-        g = kind[:, 0] * pooled_on + kind[:, 1] * pooled_off - self.inhibition * inhibition
+        w_on, w_off = self._cell_inputs.T
+        g = w_on * pooled_on + w_off * pooled_off - self.inhibition * inhibition
         p = 1.0 / (1.0 + np.exp(-self.gain * (g - self.ganglion_threshold)))
         return {"on": on, "off": off, "amacrine": amacrine, "probability": p}
 
@@ -280,11 +289,10 @@ def _bilinear(image, y, x):
 # ---------------------------------------------------------------------------
 
 def _check_data(stimulus, counts, n_lags):
-    s = np.asarray(stimulus, dtype=float) if not isinstance(stimulus, np.ndarray) else stimulus.astype(float)
+    s = np.asarray(stimulus, dtype=float)
     if s.ndim not in (2, 3):
         raise ValueError(f"stimulus must have shape (n_frames, n_pixels) or (n_frames, height, width), got {s.shape}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("stimulus must contain only finite values")
+    s = v.matrix("stimulus", s, ndim=s.ndim)
     n_lags = v.integer("n_lags", n_lags, lo=1)
     if s.shape[0] < n_lags:
         raise ValueError(f"stimulus must have at least n_lags = {n_lags} frames, got {s.shape[0]}")
@@ -337,10 +345,10 @@ class RetinaModel:
 
         from . import torch_utils
 
-        s = self._input(stimulus)
-        gen = torch_utils.generator(rng) if noise else None
         if noise and self.kind != "cnn":
             raise ValueError("noise=True needs a CNN: the LN model has no hidden layers")
+        s = self._input(stimulus)
+        gen = torch_utils.generator(rng) if noise else None
         with torch.no_grad():
             out = self.network(torch_utils.tensor(s, dtype=_model_dtype())[None], noise_generator=gen)
         return torch_utils.numpy(out[0])
@@ -366,6 +374,7 @@ class RetinaModel:
         return torch_utils.numpy(layer.weight[:, 0])
 
 
+@functools.cache
 def _networks():
     # Built on first use, so that importing this module does not import torch.
     import torch
@@ -386,6 +395,11 @@ def _networks():
         def forward(self, s, noise_generator=None):
             x = self.linear(s[:, None])                      # (B, cells, T', 1[, 1])
             return F.softplus(x.flatten(2)).transpose(1, 2) + self.eps
+
+        def rate_and_activity(self, s):
+            # No hidden layer: nothing for the activity penalty.
+            rate = self(s)
+            return rate, torch.zeros((), dtype=rate.dtype)
 
     class CNN(nn.Module):
         # The stimulus history stacked as channels is the same as a temporal
@@ -413,9 +427,12 @@ def _networks():
             h2 = F.relu(self._noisy(self.conv2(h1), gen))
             return h1.transpose(1, 2), h2.transpose(1, 2)   # (B, T', channels, *positions)
 
-        def forward(self, s, noise_generator=None):
+        def rate_and_activity(self, s, noise_generator=None):
             _, h2 = self.hidden(s, noise_generator)
-            return F.softplus(self.dense(h2.flatten(2))) + self.eps
+            return F.softplus(self.dense(h2.flatten(2))) + self.eps, h2.abs().mean()
+
+        def forward(self, s, noise_generator=None):
+            return self.rate_and_activity(s, noise_generator)[0]
 
     return LN, CNN
 
@@ -451,13 +468,7 @@ def _train(network, s, c, n_lags, seed, n_steps, lr, lr_final, batch_segments, s
     def loss(model, start):
         xb = x[start[:, None] + offsets]
         yb = y[start[:, None] + out_offsets]
-        if hasattr(model, "conv1"):
-            _, h2 = model.hidden(xb)
-            rate = torch.nn.functional.softplus(model.dense(h2.flatten(2))) + model.eps
-            activity = h2.abs().mean()
-        else:
-            rate = model(xb)
-            activity = torch.zeros((), dtype=rate.dtype)
+        rate, activity = model.rate_and_activity(xb)
         nll = (rate - yb * torch.log(rate)).mean()
         penalty = l2 * sum((w ** 2).sum() for w in weights) + l1_activity * activity
         return nll + penalty, {"nll": nll}
@@ -738,13 +749,23 @@ def rank1_filter(kernel):
     return u[:, 0], vt[0], float(s[0] ** 2 / np.sum(s ** 2))
 
 
-def filter_similarity(learned, true, max_shift=0):
-    r"""The largest :math:`|\cos|` between two profiles over relative shifts up to ``max_shift``.
+def _alignments(a, b, max_shift):
+    # (signed cos, shift) of a moved by each shift in -m..m against b, both centred on a
+    # zero-padded canvas.
+    n = max(len(a), len(b)) + 2 * max_shift
+    pb = np.zeros(n)
+    centre = max_shift + (n - 2 * max_shift - len(b)) // 2
+    pb[centre:centre + len(b)] = b
+    out = []
+    for shift in range(-max_shift, max_shift + 1):
+        pa = np.zeros(n)
+        start = max_shift + shift + (n - 2 * max_shift - len(a)) // 2
+        pa[start:start + len(a)] = a
+        out.append((pa @ pb / (np.linalg.norm(a) * np.linalg.norm(b)), shift))
+    return out
 
-    The vectors are compared on their overlap after shifting ``learned`` by
-    :math:`-m, \dots, m` samples (zero padded), so neither a sign flip nor a
-    small displacement counts as a mismatch.
-    """
+
+def _profiles(learned, true, max_shift):
     a = v.real_array("learned", learned)
     b = v.real_array("true", true)
     if a.ndim != 1 or b.ndim != 1:
@@ -752,13 +773,54 @@ def filter_similarity(learned, true, max_shift=0):
     max_shift = v.integer("max_shift", max_shift, lo=0)
     if not np.any(a) or not np.any(b):
         raise ValueError("learned and true must not be all zeros")
-    n = max(len(a), len(b)) + 2 * max_shift
-    best = 0.0
-    for shift in range(-max_shift, max_shift + 1):
-        pa, pb = np.zeros(n), np.zeros(n)
-        start = max_shift + shift + (n - 2 * max_shift - len(a)) // 2
-        pa[start:start + len(a)] = a
-        centre = max_shift + (n - 2 * max_shift - len(b)) // 2
-        pb[centre:centre + len(b)] = b
-        best = max(best, abs(pa @ pb) / (np.linalg.norm(a) * np.linalg.norm(b)))
-    return float(best)
+    return a, b, max_shift
+
+
+def filter_similarity(learned, true, max_shift=0):
+    r"""The largest :math:`|\cos|` between two profiles over relative shifts up to ``max_shift``.
+
+    The vectors are compared on their overlap after shifting ``learned`` by
+    :math:`-m, \dots, m` samples (zero padded), so neither a sign flip nor a
+    small displacement counts as a mismatch.
+    """
+    a, b, max_shift = _profiles(learned, true, max_shift)
+    return float(max(abs(c) for c, _ in _alignments(a, b, max_shift)))
+
+
+def align_profile(learned, true, max_shift=0):
+    """``learned`` shifted (zero padded) and sign-flipped as :func:`filter_similarity` matches it to ``true``.
+
+    Both profiles must have the same length; the result has it too, for plotting the two together.
+    """
+    a, b, max_shift = _profiles(learned, true, max_shift)
+    if len(a) != len(b):
+        raise ValueError(f"learned and true must have the same length, got {len(a)} and {len(b)}")
+    cos, shift = max(_alignments(a, b, max_shift), key=lambda pair: abs(pair[0]))
+    out = np.zeros_like(a)
+    if shift >= 0:
+        out[shift:] = a[:len(a) - shift]
+    else:
+        out[:shift] = a[-shift:]
+    return np.sign(cos) * out
+
+
+def best_unit_correlation(units, targets):
+    r"""For each target, the largest :math:`|r|` with any unit: how well a layer recovers known cells.
+
+    ``units`` has shape ``(n_frames, ...)`` (a layer's activities, every
+    trailing index a unit) and ``targets`` ``(n_frames, n_targets)`` (for
+    example the true bipolar cells at each position). A unit that never
+    varies (a dead ReLU) correlates 0 with everything.
+
+    Returns
+    -------
+    ndarray, shape (n_targets,)
+    """
+    u = v.real_array("units", units)
+    t = v.matrix("targets", targets)
+    if u.ndim < 2 or u.shape[0] != t.shape[0]:
+        raise ValueError(f"units must have shape (n_frames = {t.shape[0]}, ...) like targets, got {u.shape}")
+    u = u.reshape(len(u), -1)
+    u = (u - u.mean(axis=0)) / (u.std(axis=0) + 1e-12)
+    t = (t - t.mean(axis=0)) / (t.std(axis=0) + 1e-12)
+    return np.max(np.abs(t.T @ u), axis=1) / len(t)

@@ -41,7 +41,7 @@ def test_every_chapter_has_exercises():
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_source_notebook_follows_nbgrader(chapter):
-    nb, exercises, _ = course.source_notebook(chapter, (2, {}))
+    nb, exercises = course.source_notebook(chapter, (2, {}))
     text = chapter.read_text()
     labels = re.findall(r"```\{exercise-start\}\n:label: (ex-[\w-]+)", text)
     assert [e.label for e in exercises] == labels and len(labels) >= 3
@@ -178,7 +178,7 @@ def test_points_default_and_override(tmp_path):
     assert course.load_points(points) == (3, {"ex-toy-one": 5})
     path = tmp_path / "toy.md"
     path.write_text(CHAPTER_TEMPLATE.format(solution=SOLUTION, check=CHECK))
-    nb, exercises, _ = course.source_notebook(path, course.load_points(points))
+    nb, exercises = course.source_notebook(path, course.load_points(points))
     assert nbgrader_meta(nb.cells[exercises[0].check])["points"] == 5
     points.write_text("default: 0\n")
     with pytest.raises(ValueError, match="points for default must be a positive number"):

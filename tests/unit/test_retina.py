@@ -70,6 +70,24 @@ def test_rank1_filter_and_similarity():
     assert retina.filter_similarity(shifted, bump, max_shift=2) == pytest.approx(1.0, abs=1e-9)
     assert retina.filter_similarity(shifted, bump, max_shift=0) < 0.4
     assert retina.filter_similarity(np.r_[0.0, 1.0], np.r_[1.0, 0.0]) == 0.0
+    # align_profile undoes the shift and the sign that filter_similarity allowed for.
+    np.testing.assert_allclose(retina.align_profile(shifted, bump, max_shift=2), bump, atol=1e-6)
+    with pytest.raises(ValueError, match="same length"):
+        retina.align_profile(bump[:-1], bump, max_shift=2)
+
+
+def test_best_unit_correlation_finds_the_matching_unit():
+    rng = np.random.default_rng(16)
+    targets = rng.standard_normal((500, 3))
+    units = np.zeros((500, 2, 4))                        # one dead unit stays at zero
+    units[:, 0, :3] = -2 * targets + 0.01 * rng.standard_normal((500, 3))
+    units[:, 1] = rng.standard_normal((500, 4))
+    best = retina.best_unit_correlation(units, targets)
+    assert best.shape == (3,) and np.all(best > 0.99)
+    noise = retina.best_unit_correlation(units[:, 1], targets)
+    assert np.all(noise < 0.2)
+    with pytest.raises(ValueError, match="^units must have shape"):
+        retina.best_unit_correlation(units[:10], targets)
 
 
 @pytest.fixture(scope="module")
