@@ -87,14 +87,88 @@ def test_pspin_index_against_shifted_goe(p):
     assert saddles.pspin_index(0.0, p) == pytest.approx(0.5)
 
 
-def test_pspin_ground_energy():
+def test_pspin_ground_energy_and_the_layers_of_the_band():
     # Known values of the spherical 3-spin ground state (Crisanti & Sommers; Auffinger, Ben Arous & Cerny).
     assert saddles.pspin_ground_energy(3) == pytest.approx(1.6570, abs=5e-4)
     for p in (3, 4, 6):
         e0, e_inf = saddles.pspin_ground_energy(p), saddles.pspin_threshold(p)
-        assert e0 > e_inf
-        assert saddles._minima_complexity(-e0, p) == pytest.approx(0.0, abs=1e-10)
-        assert saddles._minima_complexity(-e_inf, p) > 0
+        assert e0 == saddles.pspin_index_edge(0, p)
+        edges = [saddles.pspin_index_edge(k, p) for k in range(4)]
+        # Minima reach deepest, then saddles of index 1, 2, ...: E_0 > E_1 > E_2 > E_3 > E_inf.
+        assert all(a > b for a, b in zip(edges, edges[1:])) and edges[-1] > e_inf
+        for k, e in enumerate(edges):
+            assert saddles.pspin_complexity(-e, p, index=k) == pytest.approx(0.0, abs=1e-10)
+            assert saddles.pspin_complexity(-e_inf, p, index=k) > 0
+            assert saddles.pspin_complexity(-e - 0.01, p, index=k) < 0
+
+
+@pytest.mark.parametrize("p", [3, 4])
+def test_pspin_complexity_in_the_bulk_is_the_log_potential_of_the_semicircle(p):
+    """For |u| <= E_inf: Sigma = (1 - log p)/2 - u^2/2 + int log|x - pu| d(semicircle of radius 2 sqrt(p(p-1)))."""
+    radius = 2 * np.sqrt(p * (p - 1))
+    for u in (-1.2, -0.5, 0.0, 0.9):
+        def integrand(t):
+            return np.log(abs(radius * t - p * u)) * 2 / np.pi * np.sqrt(1 - t * t)
+        pole = p * u / radius
+        log_potential = integrate.quad(integrand, -1, 1, points=[pole], limit=200)[0]
+        expected = 0.5 * (1 - np.log(p)) - 0.5 * u * u + log_potential
+        assert saddles.pspin_complexity(u, p) == pytest.approx(expected, abs=1e-7)
+    # Symmetric under H -> -H, continuous at the threshold, and flat at u = 0 at (1/2) log(p - 1).
+    e_inf = saddles.pspin_threshold(p)
+    assert saddles.pspin_complexity(0.0, p) == pytest.approx(0.5 * np.log(p - 1))
+    assert saddles.pspin_complexity(-1.7, p) == pytest.approx(saddles.pspin_complexity(1.7, p))
+    assert saddles.pspin_complexity(-e_inf - 1e-9, p) == pytest.approx(saddles.pspin_complexity(-e_inf + 1e-9, p))
+    assert saddles.pspin_complexity(-e_inf + 0.1, p, index=0) == -np.inf
+
+
+def test_kac_rice_density_counts_the_2n_critical_points_of_p2():
+    """For p = 2 the critical points are the +-eigenvectors of J: exactly 2n, two of each index."""
+    n = 6
+    u = np.linspace(-4, 4, 801)
+    rho, err = saddles.pspin_kac_rice_density(u, n, 2, n_samples=20000, rng=1)
+    total, total_err = integrate.trapezoid(rho, u), integrate.trapezoid(err, u)
+    # The Monte-Carlo errors of nearby u are correlated (the same matrices), so the integrated
+    # error bounds the integral's error; four of them.
+    assert total == pytest.approx(2 * n, abs=4 * total_err)
+    assert total_err < 0.02 * 2 * n
+    for k in (0, 3, 5):
+        rho_k, err_k = saddles.pspin_kac_rice_density(u, n, 2, index=k, n_samples=20000, rng=1)
+        assert integrate.trapezoid(rho_k, u) == pytest.approx(2, abs=4 * integrate.trapezoid(err_k, u))
+
+
+def test_kac_rice_density_approaches_the_complexity():
+    """(1/n) log rho_n(u) - Sigma(u) is a prefactor, O(log n / n): it shrinks as n grows."""
+    gaps = {n: np.log(saddles.pspin_kac_rice_density(0.0, n, 3, n_samples=600, rng=0)[0]) / n
+            - saddles.pspin_complexity(0.0, 3) for n in (20, 80)}
+    assert 0 < gaps[80] < 0.5 * gaps[20]
+
+
+def test_pspin_census_finds_every_critical_point_of_p2():
+    n = 7
+    J = saddles.pspin_couplings(n, 2, np.random.default_rng(3))
+    energy, index, first = saddles.pspin_census(J, 400, rng=0)
+    assert energy == pytest.approx(np.repeat(np.linalg.eigvalsh(J), 2), abs=1e-9)
+    assert list(index) == list(np.repeat(np.arange(n), 2))
+    assert first.min() >= 0 and first.max() < 400
+
+
+@pytest.mark.slow
+def test_pspin_census_against_kac_rice():
+    """The mean census of small 3-spin landscapes against the Kac-Rice expectation (three standard errors)."""
+    n, landscapes = 8, 24
+    counts, minima = [], []
+    for seed in range(landscapes):
+        J = saddles.pspin_couplings(n, 3, np.random.default_rng([80, seed]))
+        energy, index, first = saddles.pspin_census(J, 2000, np.random.default_rng([81, seed]))
+        assert np.mean(first >= 1000) < 0.05        # saturated: the second thousand starts add little
+        counts.append(energy.size)
+        minima.append(np.sum(index == 0))
+    u = np.linspace(-2.4, 2.4, 241)
+    expected = integrate.trapezoid(saddles.pspin_kac_rice_density(u, n, 3, n_samples=20000, rng=0)[0], u)
+    expected_min = integrate.trapezoid(saddles.pspin_kac_rice_density(u, n, 3, index=0, n_samples=20000, rng=0)[0], u)
+    for found, exp in ((counts, expected), (minima, expected_min)):
+        se = np.std(found, ddof=1) / np.sqrt(landscapes)
+        assert abs(np.mean(found) - exp) < 3 * se + 0.01 * exp
 
 
 def test_pspin_couplings_have_the_stated_covariance():
@@ -268,6 +342,22 @@ def test_tanh_mlp_landscape_derivatives_and_the_mean_predictor_saddle():
     assert L.n_params == n_hidden * (n_in + 1) + n_out * (n_hidden + 1)
     theta = 0.5 * rng.standard_normal(L.n_params)
     g, H = L.grad(theta), L.hess(theta)
+    # Against torch autograd, an independent computation of the same derivatives.
+    import torch
+    from torch.func import grad as t_grad
+    from torch.func import jacrev
+    Xt, Yt = torch.tensor(X.T), torch.tensor(Y.T)
+
+    def t_loss(t):
+        sizes = [n_hidden * n_in, n_hidden, n_out * n_hidden, n_out]
+        W1, b1, W2, b2 = torch.split(t, sizes)
+        out = torch.tanh(Xt @ W1.reshape(n_hidden, n_in).T + b1) @ W2.reshape(n_out, n_hidden).T + b2
+        return 0.5 * ((out - Yt) ** 2).sum(dim=1).mean()
+    T = torch.tensor(theta, dtype=torch.float64)
+    assert L.loss(theta) == pytest.approx(float(t_loss(T)), rel=1e-13)
+    assert np.allclose(g, t_grad(t_loss)(T).numpy(), rtol=1e-12, atol=1e-14)
+    assert np.allclose(H, jacrev(jacrev(t_loss))(T).numpy(), rtol=1e-12, atol=1e-14)
+    assert np.array_equal(H, H.T)
     h = 1e-5
     E = np.eye(L.n_params) * h
     assert np.allclose([(L.loss(theta + e) - L.loss(theta - e)) / (2 * h) for e in E], g, atol=1e-8)
@@ -281,6 +371,26 @@ def test_tanh_mlp_landscape_derivatives_and_the_mean_predictor_saddle():
     ev = np.linalg.eigvalsh(L.hess(saddle))
     assert np.allclose(ev[:n_hidden * s.size], np.sort(np.repeat(-s, n_hidden)))
     assert saddles.hessian_index(ev, 1e-9)[0] == n_hidden * min(n_in, n_out)
+
+
+def test_critical_point_search_finds_saddles_and_reports_gradient_flat_ends():
+    # On the toy landscape, from near the saddle and near a minimum: both are found.
+    x, gnorm, n_iter = saddles.critical_point_search(toy(1), toy(2), [0.1, 0.05])
+    assert gnorm <= 1e-10 and np.allclose(x, 0, atol=1e-10) and n_iter < 30
+    x, gnorm, _ = saddles.critical_point_search(toy(1), toy(2), [0.2, 0.8])
+    assert gnorm <= 1e-10 and np.allclose(x, [0, 1], atol=1e-10)
+    # f = (x^2 - 1)^2 / 4 + y^3 / 3 + y: grad (x^3 - x, y^2 + 1) never vanishes; |grad|^2 has its minimum
+    # at y = 0 with H g = 0 there: a gradient-flat point, returned with its non-zero gradient.
+    g = lambda z: np.array([z[0] ** 3 - z[0], z[1] ** 2 + 1])
+    h = lambda z: np.diag([3 * z[0] ** 2 - 1, 2 * z[1]])
+    x, gnorm, _ = saddles.critical_point_search(g, h, [0.9, 0.3], max_iter=200)
+    # Convergence to a non-zero residual is slow (linear), so only near it; what matters is that the
+    # search ends there with |grad| about 1, far above gtol.
+    assert gnorm == pytest.approx(1.0, abs=0.01) and abs(x[1]) < 0.05 and abs(abs(x[0]) - 1) < 1e-6
+    with pytest.raises(ValueError, match="^max_iter"):
+        saddles.critical_point_search(g, h, [0.0, 0.0], max_iter=0)
+    with pytest.raises(ValueError, match="^gtol"):
+        saddles.critical_point_search(g, h, [0.0, 0.0], gtol=0)
 
 
 def test_saddles_bad_arguments():
@@ -323,3 +433,15 @@ def test_saddles_bad_arguments():
         saddles.hessian_index([1.0], rtol=1.0)
     with pytest.raises(ValueError, match="^n_hidden must"):
         saddles.tanh_mlp_landscape(np.ones((2, 3)), np.ones((1, 3)), 0)
+    with pytest.raises(ValueError, match="^theta must have shape"):
+        saddles.tanh_mlp_landscape(np.ones((2, 3)), np.ones((1, 3)), 2).grad(np.ones(4))
+    with pytest.raises(ValueError, match="^index must"):
+        saddles.pspin_complexity(-1.7, 3, index=-1)
+    with pytest.raises(ValueError, match="^k must"):
+        saddles.pspin_index_edge(-1)
+    with pytest.raises(ValueError, match="^index must"):
+        saddles.pspin_kac_rice_density(0.0, 5, 3, index=5)
+    with pytest.raises(ValueError, match="^n_samples \\* n"):
+        saddles.pspin_kac_rice_density(0.0, 100, 3, n_samples=1000)
+    with pytest.raises(ValueError, match="^n_starts"):
+        saddles.pspin_census(J, 0)
