@@ -47,7 +47,8 @@ from functools import reduce
 from typing import Callable, NamedTuple
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize, sparse, special
+from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from . import _validation as v
@@ -56,6 +57,7 @@ __all__ = [
     "hessian_top_eigenvalue",
     "gauss_newton_hessian",
     "hessian_index",
+    "block_eigvalsh",
     "semicircle_cdf",
     "pspin_index",
     "pspin_threshold",
@@ -189,6 +191,43 @@ def hessian_index(eigenvalues, rtol=1e-6):
     tol = rtol * np.max(np.abs(ev))
     n_neg, n_pos = int(np.sum(ev < -tol)), int(np.sum(ev > tol))
     return n_neg, ev.size - n_neg - n_pos, n_pos
+
+
+def block_eigvalsh(H):
+    r"""The eigenvalues of a symmetric matrix that is block diagonal up to a permutation, found block by block.
+
+    The blocks are the connected components of the graph whose edges are the
+    non-zero entries of ``H``; the eigenvalues of ``H`` are those of its
+    blocks together. Blocks of equal size are diagonalised in one batched
+    call. A Hessian written in a basis that decouples its directions, such as
+    the linear autoencoder's in the eigenbasis of the input covariance
+    (chapter *Saddle points*), falls apart into blocks of one to a few
+    directions, and this is many times faster than :func:`numpy.linalg.eigvalsh`
+    on the whole matrix, with the same result: only exact zeros separate the
+    blocks.
+
+    Parameters
+    ----------
+    H : array_like, shape (d, d)
+        Symmetric.
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        The eigenvalues in increasing order.
+    """
+    H = v.matrix("H", H)
+    if H.shape[0] != H.shape[1] or not np.array_equal(H, H.T):
+        raise ValueError(f"H must be a symmetric square matrix, got shape {H.shape}")
+    _, labels = csgraph.connected_components(sparse.csr_matrix(H != 0), directed=False)
+    order = np.argsort(labels, kind="stable")
+    sizes = np.bincount(labels)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    out = []
+    for size in np.unique(sizes):
+        members = np.stack([order[a:a + size] for a in starts[sizes == size]])     # (blocks, size)
+        out.append(np.linalg.eigvalsh(H[members[:, :, None], members[:, None, :]]).ravel())
+    return np.sort(np.concatenate(out))
 
 
 # --- the spherical p-spin model: theory ---------------------------------------------

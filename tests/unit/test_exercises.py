@@ -146,21 +146,34 @@ def test_a_failing_check_does_not_state_the_expected_value():
 from statmech_dl.exercises import saddle_points as spx  # noqa: E402
 
 
+def _toy_step(x, y, method):
+    g = np.array([x, y ** 3 - y])
+    curvature = np.array([1.0, 3 * y ** 2 - 1])
+    if method == "saddle_free":
+        curvature = np.abs(curvature)
+    return np.array([x, y]) - g / curvature
+
+
 def test_saddle_points_checks_accept_right_answers(capsys):
-    spx.check_index_fraction(lambda u, p: saddles.pspin_index(u, p))
+    spx.check_hessian_variances(lambda n, p: (p * (p - 1) / n, 2 * p * (p - 1) / n))
     spx.check_autoencoder_index(
         lambda lam, S: sum(1 for i in S for j in range(len(lam)) if j not in S and lam[j] > lam[i]))
-    spx.check_saddle_free_step(saddles.saddle_free_step)
+    spx.check_toy_step(_toy_step)
     assert capsys.readouterr().out.count("Correct") == 3
 
 
 def test_saddle_points_checks_reject_wrong_answers():
-    with pytest.raises(AssertionError, match="shifted semicircle"):
-        spx.check_index_fraction(lambda u, p: saddles.semicircle_cdf(u))        # forgot E_inf
+    with pytest.raises(AssertionError, match="too small.*pairing") as err:
+        spx.check_hessian_variances(lambda n, p: (p * (p - 1) / n, p * (p - 1) / n))   # diagonal = off-diagonal
+    assert "0.4" not in str(err.value)          # the diagonal variance for n = 10, p = 2 is not given away
+    with pytest.raises(AssertionError, match="two numbers"):
+        spx.check_hessian_variances(lambda n, p: p * (p - 1) / n)
     with pytest.raises(AssertionError, match="more variance"):
         spx.check_autoencoder_index(lambda lam, S: sum(S))   # counts pairs inside S too
-    with pytest.raises(AssertionError, match="absolute value"):
-        spx.check_saddle_free_step(lambda g, H, d: -np.linalg.solve(H + d * np.eye(len(g)), g))  # Newton
+    with pytest.raises(AssertionError, match="absolute"):
+        spx.check_toy_step(lambda x, y, m: _toy_step(x, y, "newton"))      # Newton for both
+    with pytest.raises(AssertionError, match="Newton step"):
+        spx.check_toy_step(lambda x, y, m: np.array([x, y]) - np.array([x, y ** 3 - y]))   # a gradient step
 
 
 # --- High-dimensional inference -----------------------------------------------

@@ -60,6 +60,23 @@ def test_bad_arguments():
 from scipy import integrate, stats  # noqa: E402
 
 
+def test_block_eigvalsh_matches_the_whole_matrix():
+    rng = np.random.default_rng(5)
+    blocks = [rng.standard_normal((m, m)) for m in (1, 2, 2, 3, 5, 2)]
+    H = np.zeros((15, 15))
+    k = 0
+    for B in blocks:
+        H[k:k + len(B), k:k + len(B)] = B + B.T
+        k += len(B)
+    perm = rng.permutation(15)
+    H = H[np.ix_(perm, perm)]                     # blocks scattered over the indices
+    assert np.allclose(saddles.block_eigvalsh(H), np.linalg.eigvalsh(H), atol=1e-12)
+    dense = rng.standard_normal((6, 6))
+    assert np.allclose(saddles.block_eigvalsh(dense + dense.T), np.linalg.eigvalsh(dense + dense.T), atol=1e-12)
+    with pytest.raises(ValueError, match="^H must be a symmetric"):
+        saddles.block_eigvalsh(dense)
+
+
 def test_hessian_index_counts_with_a_tolerance():
     assert saddles.hessian_index([-2.0, -1e-12, 0.0, 3e-13, 1.0, 4.0]) == (1, 3, 2)
     assert saddles.hessian_index([-2.0, -1e-3, 1.0], rtol=1e-2) == (1, 1, 1)

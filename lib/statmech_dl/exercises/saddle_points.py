@@ -5,18 +5,25 @@ import numpy as np
 from .. import saddles
 from . import assert_close, passed, require_callable
 
-__all__ = ["check_index_fraction", "check_autoencoder_index", "check_saddle_free_step"]
+__all__ = ["check_hessian_variances", "check_autoencoder_index", "check_toy_step"]
 
 
-def check_index_fraction(index_fraction):
-    """Exercise ``ex-sp-index``: ``index_fraction(u, p)``, the p-spin index at energy per spin ``u``."""
-    require_callable(index_fraction, "index_fraction")
-    for p in (2, 3, 5):
-        for u in (-2.0, -1.2, -0.5, 0.0, 0.4, 1.1, 3.0):
-            assert_close(f"index_fraction({u}, {p})", index_fraction(u, p), saddles.pspin_index(u, p),
-                         rtol=1e-9, atol=1e-12,
-                         hint="Count the eigenvalues of the shifted semicircle that lie below zero; "
-                              "outside the semicircle's support the answer is 0 or 1.")
+def check_hessian_variances(hessian_variances):
+    """Exercise ``ex-sp-hessian-variance``: ``hessian_variances(n, p)`` returns the variances of an off-diagonal and a diagonal entry of the tangent Hessian."""
+    require_callable(hessian_variances, "hessian_variances")
+    for n in (10, 40, 1000):
+        for p in (2, 3, 5):
+            got = hessian_variances(n, p)
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                raise AssertionError("hessian_variances(n, p) should return two numbers: "
+                                     "(off-diagonal variance, diagonal variance)")
+            base = p * (p - 1) / n
+            for which, value, factor in (("off-diagonal", got[0], 1.0), ("diagonal", got[1], 2.0)):
+                assert_close(f"the {which} variance for n = {n}, p = {p}", value, factor * base, rtol=1e-9,
+                             hint="Differentiate the covariance twice in sigma and twice in sigma', then set "
+                                  "sigma' = sigma: in tangent directions only the terms in which every "
+                                  "derivative lands on the dot product survive. For a diagonal entry, count "
+                                  "the ways of pairing the four indices.")
     passed()
 
 
@@ -36,15 +43,25 @@ def check_autoencoder_index(autoencoder_index):
     passed()
 
 
-def check_saddle_free_step(saddle_free_step):
-    """Exercise ``ex-sp-saddle-free``: ``saddle_free_step(g, H, damping)``."""
-    require_callable(saddle_free_step, "saddle_free_step")
-    rng = np.random.default_rng(1)
-    for d, damping in [(2, 0.0), (5, 0.1), (8, 1.0)]:
-        M = rng.standard_normal((d, d))
-        H, g = M + M.T, rng.standard_normal(d)
-        assert_close(f"saddle_free_step(g, H, {damping}) in {d} dimensions", saddle_free_step(g, H, damping),
-                     saddles.saddle_free_step(g, H, damping), rtol=1e-8, atol=1e-10,
-                     hint="Diagonalise H, replace each eigenvalue by its absolute value plus the damping, "
-                          "and step against the gradient in that metric.")
+def check_toy_step(toy_step):
+    """Exercise ``ex-sp-toy-maps``: ``toy_step(x, y, method)``, one undamped step of ``"newton"`` or ``"saddle_free"``."""
+    require_callable(toy_step, "toy_step")
+
+    def grad(z):
+        return saddles.toy_saddle(z)[1]
+
+    def hess(z):
+        return saddles.toy_saddle(z)[2]
+
+    for method in ("newton", "saddle_free"):
+        for x, y in [(1.0, 1e-4), (0.3, 0.05), (-0.7, 0.2), (2.0, -0.4), (0.0, 0.9), (0.5, 1.5)]:
+            expected = saddles.descend(grad, hess, [x, y], method, 1)[1]
+            try:
+                got = toy_step(x, y, method)
+            except Exception as err:   # noqa: BLE001 - the learner's code may raise anything
+                raise AssertionError(f"toy_step({x}, {y}, {method!r}) raised {type(err).__name__}: {err}") from None
+            assert_close(f"toy_step({x}, {y}, {method!r})", got, expected, rtol=1e-9, atol=1e-12,
+                         hint="The Hessian of f is diagonal, so each coordinate takes its own Newton step, "
+                              "gradient over curvature. Saddle-free Newton divides by the absolute "
+                              "curvature instead.")
     passed()
