@@ -182,19 +182,24 @@ from statmech_dl import inference  # noqa: E402
 from statmech_dl.exercises import high_dimensional_inference as hdx  # noqa: E402
 
 
+def _ridge(alpha, s2, gamma):
+    c = (-(alpha + gamma - 1) + np.sqrt((alpha + gamma - 1) ** 2 + 4 * gamma)) / (2 * gamma)
+    lam_s = (1 + c) / alpha
+    return ((lam_s * gamma) ** 2 + s2 / alpha) / ((1 + lam_s * gamma) ** 2 - 1 / alpha)
+
+
 def test_inference_checks_accept_right_answers(capsys):
-    hdx.check_min_norm_error(lambda a, s2: (1 - a) + a * s2 / (1 - a))
-    hdx.check_huber_prox(lambda x, lam, k: np.where(np.abs(x) <= k * (1 + lam), x / (1 + lam),
-                                                    x - lam * k * np.sign(x)))
+    hdx.check_ridge_error(_ridge)
+    hdx.check_cramer_rao_error(lambda a: inference.m_estimation_error(a, "optimal", "laplace"))
     hdx.check_sparse_posterior_mean(lambda v, d, r: inference.posterior_mean(v, d, ("bernoulli_gauss", r)))
     assert capsys.readouterr().out.count("Correct") == 3
 
 
 def test_inference_checks_reject_wrong_answers():
-    with pytest.raises(AssertionError, match="row space"):
-        hdx.check_min_norm_error(lambda a, s2: a * s2 / (1 - a))                # forgot the missing signal
-    with pytest.raises(AssertionError, match="each piece"):
-        hdx.check_huber_prox(lambda x, lam, k: x / (1 + lam))                   # the quadratic piece only
+    with pytest.raises(AssertionError, match="quadratic"):
+        hdx.check_ridge_error(lambda a, s2, g: _ridge(a, 0.0, g))               # forgot the noise
+    with pytest.raises(AssertionError, match="too small.*Fisher"):
+        hdx.check_cramer_rao_error(lambda a: 0.5 / a)                           # the classical bound
     with pytest.raises(AssertionError, match="nonzero"):
         hdx.check_sparse_posterior_mean(lambda v, d, r: v / (1 + d))            # ignores sparsity
 

@@ -199,6 +199,67 @@ def test_regularized_estimators_order():
 
 # --- the LASSO, AMP and the l1 transition ----------------------------------------------
 
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 4.0])
+def test_optimal_regularizer_prox_is_the_posterior_mean(alpha):
+    """The smoothed MAP penalty's proximal map at lambda_sigma = q_d / sigma^2 is E[s | v] (Tweedie)."""
+    noise_var = 0.7
+    penalty, q, q_d = inf.optimal_regularizer(alpha, noise_var, "laplace")
+    assert q == pytest.approx(inf.regularized_error(alpha, noise_var, "laplace", "optimal"), rel=1e-12)
+    assert q_d == pytest.approx((noise_var + q) / alpha, rel=1e-12)
+    s = np.linspace(-8, 8, 4001)
+    val, d1, d2 = penalty(s)
+    assert np.all(d2 >= 0) and np.all(np.diff(d1) > -1e-9)              # convex
+    assert np.allclose(np.gradient(val, s), d1, atol=2e-3)
+    lam = q_d / noise_var
+    for v_obs in (-3.0, -0.4, 0.1, 1.2, 2.5):
+        prox = s[np.argmin(val + (v_obs - s) ** 2 / (2 * lam))]            # brute force on the grid
+        assert prox == pytest.approx(inf.posterior_mean(v_obs, q_d, "laplace"), abs=5e-3)
+
+
+def test_optimal_regularizer_limits_are_ridge_and_map():
+    """Large q_d (low alpha): nearly quadratic; small q_d (high alpha): nearly sigma^2 sqrt(2) |s|."""
+    noise_var = 1.0
+    # At alpha = 0.02 the estimates are shrunk to |s| < 0.3: there the penalty is the best ridge's,
+    # sigma'(s) = sigma^2 s, within 3%.
+    s = np.array([0.02, 0.05, 0.1, 0.2])
+    low, _, qd_low = inf.optimal_regularizer(0.02, noise_var)
+    assert qd_low > 50 and np.allclose(low(s)[1] / s, noise_var, rtol=0.03)
+    high, _, qd_high = inf.optimal_regularizer(200.0, noise_var)
+    assert qd_high < 0.01
+    s = np.array([1.0, 2.0, 3.0])
+    assert np.allclose(high(s)[1], noise_var * np.sqrt(2), rtol=0.02)   # the Laplace MAP slope
+    with pytest.raises(ValueError, match="log-concave"):
+        inf.optimal_regularizer(1.0, 1.0, ("bernoulli_gauss", 0.1))
+
+
+def test_optimal_regularized_estimate_reaches_the_minimum():
+    """Against an independent solver (L-BFGS) on the same strictly convex objective."""
+    from scipy import optimize
+    rng = np.random.default_rng(11)
+    X, y, _ = inf.measurements(60, 0.8, noise_var=0.5, prior="laplace", rng=rng)
+    s_hat = inf.optimal_regularized_estimate(X, y, 0.5)
+    penalty = inf.optimal_regularizer(X.shape[0] / X.shape[1], 0.5)[0]
+
+    def objective(t):
+        r = y - X @ t
+        val, d1, _ = penalty(t)
+        return 0.5 * r @ r + val.sum(), -X.T @ r + d1
+    ref = optimize.minimize(objective, np.zeros(60), jac=True, method="L-BFGS-B",
+                            options=dict(gtol=1e-12, ftol=1e-15, maxiter=5000)).x
+    # Both end within the precision of the tabulated penalty (its value and slope are interpolated).
+    assert objective(s_hat)[0] <= objective(ref)[0] * (1 + 1e-8)
+    assert np.allclose(s_hat, ref, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_optimal_regularized_estimate_attains_the_bayes_error():
+    for alpha in (0.5, 2.0):
+        mean, se = trials(lambda X, y: inf.optimal_regularized_estimate(X, y, 1.0), alpha, 300, 20,
+                          np.random.default_rng(12), noise_var=1.0, prior="laplace")
+        theory = inf.regularized_error(alpha, 1.0, "laplace", "optimal")
+        assert abs(mean - theory) < 3 * se + 0.02 * theory      # 3 s.e. plus an O(1/P) allowance
+
+
 def test_amp_lasso_solves_the_lasso():
     X, y, s0 = inf.measurements(400, 0.5, noise_var=0.01, prior=("bernoulli_gauss", 0.1), rng=5)
     lam = 0.1

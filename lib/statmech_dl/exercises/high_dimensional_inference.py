@@ -5,29 +5,33 @@ import numpy as np
 from .. import inference
 from . import assert_close, passed, require_callable
 
-__all__ = ["check_min_norm_error", "check_huber_prox", "check_sparse_posterior_mean"]
+__all__ = ["check_ridge_error", "check_cramer_rao_error", "check_sparse_posterior_mean"]
 
 
-def check_min_norm_error(min_norm_error):
-    """Exercise ``ex-hdi-minnorm``: ``min_norm_error(alpha, noise_var)`` for alpha < 1."""
-    require_callable(min_norm_error, "min_norm_error")
-    for alpha, s2 in [(0.1, 0.0), (0.3, 0.5), (0.6, 1.0), (0.9, 0.2)]:
-        assert_close(f"min_norm_error({alpha}, {s2})", min_norm_error(alpha, s2),
-                     inference.least_squares_error(alpha, s2), rtol=1e-9,
-                     hint="Add the variance of the signal outside the row space to the noise that "
-                          "(X X^T)^{-1} amplifies.")
+def check_ridge_error(ridge_error):
+    """Exercise ``ex-hdi-ridge``: ``ridge_error(alpha, noise_var, gamma)``, the asymptotic error of ridge regression."""
+    require_callable(ridge_error, "ridge_error")
+    for alpha in (0.3, 1.0, 2.5):
+        for s2, gamma in [(0.1, 0.05), (0.5, 0.5), (2.0, 3.0)]:
+            assert_close(f"ridge_error({alpha}, {s2}, {gamma})", ridge_error(alpha, s2, gamma),
+                         inference.ridge_error(alpha, s2, gamma), rtol=1e-8,
+                         hint="Both proximal maps are linear, so every expectation in the equations is a "
+                              "second moment. Solve for the loss's response lambda_rho first (it obeys a "
+                              "quadratic), then for q, which enters linearly.")
     passed()
 
 
-def check_huber_prox(huber_prox):
-    """Exercise ``ex-hdi-huber-prox``: ``huber_prox(x, lam, k)``."""
-    require_callable(huber_prox, "huber_prox")
-    x = np.linspace(-5, 5, 41)
-    for lam, k in [(0.5, 1.0), (2.0, 0.3), (0.1, 2.0)]:
-        expected = inference._prox_loss("huber", x, lam, k)[0]
-        assert_close(f"huber_prox(x, {lam}, {k})", huber_prox(x, lam, k), expected, rtol=1e-9, atol=1e-12,
-                     hint="Solve the optimality condition on each piece of the loss, and check where "
-                          "each solution is consistent.")
+def check_cramer_rao_error(cramer_rao_error):
+    """Exercise ``ex-hdi-cramer-rao``: ``cramer_rao_error(alpha)``, the bound's q for Laplace noise of unit variance."""
+    require_callable(cramer_rao_error, "cramer_rao_error")
+    for alpha in (1.5, 3.0, 6.0):
+        # The learner's quadrature and root finding: a relative accuracy of 1e-4 is ample.
+        assert_close(f"cramer_rao_error({alpha})", cramer_rao_error(alpha),
+                     inference.m_estimation_error(alpha, "optimal", "laplace"), rtol=1e-4,
+                     hint="Smooth the Laplace density with a Gaussian of variance q, compute the Fisher "
+                          "information of the result by quadrature, and solve q alpha J = 1 for q (in "
+                          "log q, by bisection). Check that q alpha tends to 1/2, the classical bound, as "
+                          "alpha grows.")
     passed()
 
 
