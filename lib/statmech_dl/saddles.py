@@ -202,7 +202,7 @@ def block_eigvalsh(H):
     call. A Hessian written in a basis that decouples its directions, such as
     the linear autoencoder's in the eigenbasis of the input covariance
     (chapter *Saddle points*), falls apart into blocks of one to a few
-    directions, and this is many times faster than :func:`numpy.linalg.eigvalsh`
+    directions, and this is many times faster than ``numpy.linalg.eigvalsh``
     on the whole matrix, with the same result: only exact zeros separate the
     blocks.
 

@@ -260,6 +260,20 @@ def test_optimal_regularized_estimate_attains_the_bayes_error():
         assert abs(mean - theory) < 3 * se + 0.02 * theory      # 3 s.e. plus an O(1/P) allowance
 
 
+def test_lasso_satisfies_the_optimality_conditions():
+    rng = np.random.default_rng(21)
+    X, y, _ = inf.measurements(300, 0.5, noise_var=0.01, prior=("bernoulli_gauss", 0.1), rng=rng)
+    lam = 0.1
+    s_hat = inf.lasso(X, y, lam)
+    grad = X.T @ (y - X @ s_hat)
+    active = s_hat != 0
+    assert 0 < active.sum() < 150
+    assert np.max(np.abs(grad[active] - lam * np.sign(s_hat[active]))) < 1e-10
+    assert np.max(np.abs(grad[~active])) <= lam + 1e-10
+    with pytest.raises(ValueError, match="^lam"):
+        inf.lasso(X, y, 0.0)
+
+
 def test_amp_lasso_solves_the_lasso():
     X, y, s0 = inf.measurements(400, 0.5, noise_var=0.01, prior=("bernoulli_gauss", 0.1), rng=5)
     lam = 0.1
