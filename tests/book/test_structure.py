@@ -116,7 +116,7 @@ le ge leq geq ne neq approx simeq sim propto equiv to mapsto in notin subset per
 left right bigl bigr Bigl Bigr bigg Bigg big Big langle rangle lVert rVert lvert rvert lceil rceil
 lfloor rfloor quad qquad text mathrm mathbf mathcal mathbb operatorname hat tilde bar dot ddot vec
 widehat widetilde overline underline ln log exp sin cos tan tanh arcsin arccos arctan det max min
-sup inf lim binom begin end top arg mid ell gg ll Longrightarrow Rightarrow longrightarrow
+sup inf lim binom begin end top arg mid ell gg ll Longrightarrow Rightarrow longrightarrow setminus
 """.split())
 
 MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", flags=re.S)
