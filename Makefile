@@ -62,8 +62,10 @@ grade: $(VENV)/.installed
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
 	$(BIN)/python tools/course.py grade $(SUBMISSIONS) --course $(COURSE)
 
+# make benchmark measures every chapter; make benchmark CHAPTERS="a b" only those (file stems),
+# keeping the other rows of the table.
 benchmark: $(VENV)/.installed
-	$(BIN)/python tools/benchmark.py
+	$(BIN)/python tools/benchmark.py $(if $(CHAPTERS),--only $(CHAPTERS))
 
 lock: $(VENV)/.installed
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints.new

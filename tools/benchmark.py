@@ -1,11 +1,13 @@
 """Execute every chapter and record its wall time and peak memory.
 
-Usage: python tools/benchmark.py [--output book/_data/benchmark.csv]
+Usage: python tools/benchmark.py [--output book/_data/benchmark.csv] [--only CHAPTER ...]
 
 Each chapter is converted with jupytext and executed by nbclient in a fresh
 kernel, inside a separate process, so that the peak resident memory of that
 process's children is the kernel's own. The results go to the CSV table shown
-on the book's status page; the budget is 60 s and 1.5 GB per chapter.
+on the book's status page; the budget is 60 s and 1.5 GB per chapter. With
+--only, just the named chapters (file stems) are measured again, and the other
+rows of the table are kept as they were, each with its own date and machine.
 """
 
 import argparse
@@ -54,6 +56,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--only", nargs="+", metavar="CHAPTER",
+                        help="measure only these chapters (file stems) and keep the other rows")
     args = parser.parse_args(argv)
 
     if args.one:
@@ -63,7 +67,21 @@ def main(argv=None):
 
     rows, failed = [], False
     machine = f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores"
+    kept = {}
+    if args.only:
+        stems = {c.stem for c in book_files.chapters()}
+        unknown = set(args.only) - stems
+        if unknown:
+            parser.error(f"no chapter named {sorted(unknown)}; the chapters are {sorted(stems)}")
+        if args.output.exists():
+            with open(args.output, newline="") as fh:
+                kept = {r[0]: r for r in list(csv.reader(fh))[1:] if r and r[0] not in args.only}
     for chapter in book_files.chapters():
+        if chapter.stem in kept:
+            rows.append(kept[chapter.stem])
+            continue
+        if args.only and chapter.stem not in args.only:
+            continue
         rel = chapter.relative_to(book_files.ROOT)
         proc = subprocess.run([sys.executable, __file__, "--one", str(chapter)],
                               capture_output=True, text=True)

@@ -29,7 +29,9 @@ ideal observer's signal-to-noise ratio of a memory stored at :math:`t = 0`
 
 Theory: :func:`equilibrium`, :func:`snr`, :func:`snr_modes`,
 :func:`snr_area`, :func:`mean_first_passage_times`,
-:func:`kemeny_constant`, :func:`eta_plus`, :func:`envelope`. Models:
+:func:`kemeny_constant`, :func:`eta_plus`, :func:`envelope`,
+:func:`lifetime_bound`; measurements of a curve: :func:`memory_lifetime`,
+:func:`power_law_range`. Models:
 :func:`binary`, :func:`serial`, :func:`cascade`, :func:`random_model`.
 Simulation: :func:`simulate_memory`. Synaptic intelligence (Zenke, Poole &
 Ganguli 2017): :func:`si_quadratic_importance` (theory),
@@ -54,6 +56,9 @@ __all__ = [
     "snr_modes",
     "snr_area",
     "envelope",
+    "lifetime_bound",
+    "memory_lifetime",
+    "power_law_range",
     "mean_first_passage_times",
     "kemeny_constant",
     "eta_plus",
@@ -381,6 +386,131 @@ def envelope(t, n_states, n_synapses=1, rate=1.0):
     with np.errstate(divide="ignore"):
         out = np.sqrt(N) * np.where(x <= 1, np.exp(-x), 1.0 / (np.e * np.maximum(x, 1e-300)))
     return v.scalar_or_array(out)
+
+
+def lifetime_bound(n_states, n_synapses, threshold=1.0, rate=1.0):
+    r"""The longest memory lifetime any synapse with ``n_states`` states can have: :math:`\sqrt N(M-1)/(e\varepsilon r)`.
+
+    A memory lasts while its SNR exceeds the threshold :math:`\varepsilon`.
+    If :math:`\mathrm{SNR}(\tau) \ge \varepsilon`, the envelope
+    (:func:`envelope`) gives :math:`\varepsilon \le \sqrt N(M-1)/(e\,r\tau)`
+    when :math:`r\tau > M - 1`, and :math:`\varepsilon \le \sqrt N
+    e^{-r\tau/(M-1)}` before, which implies the same since :math:`\ln x \le
+    x/e`. Hence (Lahiri & Ganguli 2013; chapter *Complex synapses*)
+
+    .. math::
+
+        \tau \le \frac{\sqrt N\,(M - 1)}{e\,\varepsilon\, r} .
+
+    Parameters
+    ----------
+    n_states : int
+        :math:`M \ge 2`.
+    n_synapses : float
+        :math:`N > 0`.
+    threshold : float, optional
+        :math:`\varepsilon > 0`.
+    rate : float, optional
+        :math:`r > 0`.
+    """
+    M = v.integer("n_states", n_states, lo=2)
+    N = v.real("n_synapses", n_synapses, lo=0.0, lo_open=True)
+    eps = v.real("threshold", threshold, lo=0.0, lo_open=True)
+    r = v.real("rate", rate, lo=0.0, lo_open=True)
+    return float(np.sqrt(N) * (M - 1) / (np.e * eps * r))
+
+
+def memory_lifetime(m_pot, m_dep, w, n_synapses, threshold=1.0, f_pot=0.5, rate=1.0, t_max=1e9):
+    r"""The memory lifetime: the last time at which :math:`\mathrm{SNR}(t)` (:func:`snr`) is at least ``threshold``.
+
+    Found on a logarithmic grid from :math:`10^{-6}/r` to ``t_max`` and
+    refined by bisection at the last crossing. Returns 0 when the SNR never
+    reaches the threshold, and raises ``ValueError`` when it still exceeds it
+    at ``t_max``.
+
+    Parameters
+    ----------
+    m_pot, m_dep, w
+        A model.
+    n_synapses : float
+        :math:`N > 0`.
+    threshold : float, optional
+        :math:`\varepsilon > 0`.
+    f_pot, rate : float, optional
+    t_max : float, optional
+        The longest time searched, :math:`> 0`.
+    """
+    _model(m_pot, m_dep, w, f_pot, n_synapses, rate)          # validates the model and N, r
+    eps = v.real("threshold", threshold, lo=0.0, lo_open=True)
+    t_max = v.real("t_max", t_max, lo=0.0, lo_open=True)
+    grid = np.concatenate([[0.0], np.geomspace(1e-6 / rate, t_max, 2000)])
+    values = snr(grid, m_pot, m_dep, w, f_pot, n_synapses, rate) - eps
+    if values[-1] >= 0:
+        raise ValueError(f"the SNR still exceeds threshold={eps:g} at t_max={t_max:g}: raise t_max")
+    above = np.flatnonzero(values >= 0)
+    if above.size == 0:
+        return 0.0
+    i = above[-1]
+    lo, hi = grid[i], grid[i + 1]
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if snr(mid, m_pot, m_dep, w, f_pot, n_synapses, rate) >= eps:
+            lo = mid
+        else:
+            hi = mid
+    return float(0.5 * (lo + hi))
+
+
+def power_law_range(t, values, spread=0.3):
+    r"""The longest stretch of a decaying curve that is close to a power law, and its mean exponent.
+
+    The local exponent is :math:`d\log y/d\log t`, by centred differences on
+    the given points (which should be spaced evenly in :math:`\log t`). A
+    stretch counts as a power law while the curve decays, with a local
+    exponent below minus ``spread``, and the exponent varies by at most
+    ``spread`` over it. A single exponential's exponent, :math:`-t/\tau`, goes
+    from :math:`-s` to :math:`-2s` within a factor 2 of time, so only a
+    superposition of many time scales holds it steady over decades (chapter
+    *Complex synapses*).
+
+    Parameters
+    ----------
+    t : array_like, shape (n,)
+        Increasing positive times, :math:`n \ge 3`.
+    values : array_like, shape (n,)
+        Positive values of the curve.
+    spread : float, optional
+        :math:`> 0`.
+
+    Returns
+    -------
+    start, stop : float
+        The ends of the longest such stretch.
+    exponent : float
+        The mean local exponent over it.
+    """
+    t = v.real_array("t", t, lo=0.0, lo_open=True)
+    y = v.real_array("values", values, lo=0.0, lo_open=True)
+    if t.ndim != 1 or t.shape != y.shape or t.size < 3 or np.any(np.diff(t) <= 0):
+        raise ValueError("t and values must be 1-d arrays of equal length >= 3, with t increasing")
+    spread = v.real("spread", spread, lo=0.0, lo_open=True)
+    slope = np.gradient(np.log(y), np.log(t))
+    best = None
+    j = 0
+    for i in range(t.size):
+        if slope[i] > -spread:
+            # Not yet decaying (or no longer): a flat start is no power law.
+            j = i + 1
+            continue
+        # Shrink the window [j, i] until the slope's range fits within the spread.
+        while slope[j:i + 1].max() - slope[j:i + 1].min() > spread:
+            j += 1
+        if best is None or t[i] / t[j] > t[best[1]] / t[best[0]]:
+            best = (j, i)
+    if best is None:
+        raise ValueError(f"values never decay with a local exponent below -spread = {-spread:g}")
+    a, b = best
+    return float(t[a]), float(t[b]), float(slope[a:b + 1].mean())
 
 
 # --- simulation --------------------------------------------------------------------------

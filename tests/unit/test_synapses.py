@@ -148,3 +148,38 @@ def test_continual_learning_returns_the_accuracy_matrix():
     acc = sy.continual_learning(tasks, 1.0, rng=1, n_hidden=8, n_epochs=2, batch_size=20)
     assert acc.shape == (2, 2) and np.all((acc >= 0) & (acc <= 1))
     assert acc[0, 0] > 0.6                       # the first task is learned
+
+
+def test_memory_lifetime_and_its_bound():
+    N = 1e4
+    # Binary synapse: SNR = sqrt(N) q exp(-q t) falls to 1 at ln(sqrt(N) q) / q.
+    for q in (0.05, 0.5, 1.0):
+        expected = np.log(np.sqrt(N) * q) / q
+        assert sy.memory_lifetime(*sy.binary(q), N) == pytest.approx(expected, rel=1e-9)
+    # With the best q = e eps / sqrt(N) the binary synapse meets the M = 2 bound exactly.
+    for eps in (1.0, 3.0):
+        best = sy.memory_lifetime(*sy.binary(np.e * eps / np.sqrt(N)), N, threshold=eps)
+        assert best == pytest.approx(sy.lifetime_bound(2, N, eps), rel=1e-6)
+    # No model exceeds the bound of its size.
+    rng = np.random.default_rng(4)
+    for M in (2, 4, 8):
+        for _ in range(8):
+            model = sy.random_model(M, rng)
+            assert sy.memory_lifetime(*model, N) <= sy.lifetime_bound(M, N) * (1 + 1e-9)
+    assert sy.memory_lifetime(*sy.binary(0.001), 100) == 0.0     # SNR(0) = 0.01 < 1
+    with pytest.raises(ValueError, match="t_max"):
+        sy.memory_lifetime(*sy.binary(1e-6), 1e16, t_max=10.0)
+    with pytest.raises(ValueError, match="^threshold"):
+        sy.lifetime_bound(4, N, threshold=0.0)
+
+
+def test_power_law_range():
+    t = np.geomspace(1e-2, 1e6, 400)
+    start, stop, exponent = sy.power_law_range(t, t ** -0.7 * np.exp(-t / 1e4))
+    assert exponent == pytest.approx(-0.7, abs=0.1) and start == t[0] and 1e2 < stop < 1e4
+    # A single exponential is a power law over less than a decade at this spread.
+    t_short = np.geomspace(1e-2, 50, 300)
+    start, stop, _ = sy.power_law_range(t_short, np.exp(-t_short))
+    assert stop / start < 10
+    with pytest.raises(ValueError, match="increasing"):
+        sy.power_law_range(t[::-1], t)
