@@ -210,20 +210,27 @@ from statmech_dl import synapses  # noqa: E402
 from statmech_dl.exercises import complex_synapses as csx  # noqa: E402
 
 
+def _kemeny(m_pot, m_dep, f):
+    n = m_pot.shape[0]
+    W = f * m_pot + (1 - f) * m_dep - np.eye(n)
+    p = synapses.equilibrium(m_pot, m_dep, f)
+    return np.trace(np.linalg.inv(np.outer(np.ones(n), p) - W)) - 1
+
+
 def test_synapse_checks_accept_right_answers(capsys):
-    csx.check_binary_lifetime(lambda q, N, r: np.log(np.sqrt(N) * q) / (q * r) if np.sqrt(N) * q > 1 else 0.0)
+    csx.check_serial_initial_snr(lambda M, N: 2 * np.sqrt(N) / M)
     csx.check_equilibrium(synapses.equilibrium)
-    csx.check_quadratic_importance(synapses.si_quadratic_importance)
+    csx.check_kemeny(_kemeny)
     assert capsys.readouterr().out.count("Correct") == 3
 
 
 def test_synapse_checks_reject_wrong_answers():
-    with pytest.raises(AssertionError, match="equal to 1"):
-        csx.check_binary_lifetime(lambda q, N, r: 1 / (q * r))                       # the time constant
+    with pytest.raises(AssertionError, match="equally likely") as err:
+        csx.check_serial_initial_snr(lambda M, N: np.sqrt(N) / M)                    # one state only
     with pytest.raises(AssertionError, match="row vector"):
         csx.check_equilibrium(lambda mp, md, f: np.ones(mp.shape[0]) / mp.shape[0])   # uniform
-    with pytest.raises(AssertionError, match="geometric"):
-        csx.check_quadratic_importance(lambda h, d, lr, T, xi: h / 2)                 # the limit only
+    with pytest.raises(AssertionError, match="fundamental matrix"):
+        csx.check_kemeny(lambda mp, md, f: _kemeny(mp, md, f) + 1)                     # tr Z, not tr Z - 1
 
 
 # --- Diffusion models -------------------------------------------------------------
