@@ -949,27 +949,37 @@ def _xy(X, y):
     return X, y
 
 
-def _newton(X, y, derivs, s, max_iter=100, tol=1e-10):
-    """Newton's method with backtracking for sum_mu rho(y - X s); derivs(r) = (rho, rho', rho'')."""
-    def total(s):
-        return np.sum(derivs(y - X @ s)[0])
-    f = total(s)
+def _newton_minimise(objective, newton_system, s, max_iter=100, tol=1e-10):
+    """Newton's method with a backtracking line search on a convex objective; newton_system(s) = (g, H).
+
+    Stops when the step or the decrease of the objective is negligible, or when no halving of the
+    step lowers the objective (the minimum, to the precision of the objective).
+    """
+    f = objective(s)
     for _ in range(max_iter):
-        r = y - X @ s
-        _, d1, d2 = derivs(r)
-        g = -X.T @ d1
-        H = X.T @ (X * np.maximum(d2, 1e-12)[:, None])
-        step = np.linalg.solve(H, -g)
+        g, H = newton_system(s)
+        step = -np.linalg.solve(H, g)
         t = 1.0
-        while t > 1e-8:
-            f_new = total(s + t * step)
+        while t > 1e-10:
+            f_new = objective(s + t * step)
             if f_new <= f:
                 break
             t *= 0.5
+        else:
+            break
         s, f_old, f = s + t * step, f, f_new
-        if np.linalg.norm(t * step) < tol * (1.0 + np.linalg.norm(s)) or abs(f_old - f) < 1e-15 * abs(f):
+        if np.linalg.norm(t * step) < tol * (1.0 + np.linalg.norm(s)) or f_old - f <= 1e-15 * abs(f):
             break
     return s
+
+
+def _newton(X, y, derivs, s, max_iter=100, tol=1e-10):
+    """Newton's method for sum_mu rho(y - X s); derivs(r) = (rho, rho', rho'')."""
+    def newton_system(s):
+        _, d1, d2 = derivs(y - X @ s)
+        return -X.T @ d1, X.T @ (X * np.maximum(d2, 1e-12)[:, None])
+
+    return _newton_minimise(lambda s: np.sum(derivs(y - X @ s)[0]), newton_system, s, max_iter, tol)
 
 
 def optimal_regularized_estimate(X, y, noise_var, prior="laplace", max_iter=100, tol=1e-10):
@@ -980,7 +990,8 @@ def optimal_regularized_estimate(X, y, noise_var, prior="laplace", max_iter=100,
     plus a strictly convex penalty for the Laplace prior), so Newton's method
     with a backtracking line search, started from the ridge estimate with
     :math:`\gamma = \sigma^2`, converges to the unique minimiser; it stops
-    when the gradient is below ``tol`` times its size at the start.
+    when a step is below ``tol`` relative to the estimate, or when the
+    objective no longer decreases.
 
     Parameters
     ----------
@@ -1010,27 +1021,11 @@ def optimal_regularized_estimate(X, y, noise_var, prior="laplace", max_iter=100,
         r = y - X @ t
         return 0.5 * r @ r + np.sum(penalty(t)[0])
 
-    f = objective(s)
-    g0 = None
-    for _ in range(max_iter):
-        _, p1, p2 = penalty(s)
-        g = G @ s - b + p1
-        g0 = np.linalg.norm(g) if g0 is None else g0
-        if np.linalg.norm(g) <= tol * max(g0, 1e-300):
-            break
-        step = -np.linalg.solve(G + np.diag(np.maximum(p2, 1e-12)), g)
-        t = 1.0
-        while t > 1e-10:
-            f_new = objective(s + t * step)
-            if f_new <= f:
-                break
-            t *= 0.5
-        else:
-            break                 # no step lowers the objective: the minimum, to the table's precision
-        s, f_old, f = s + t * step, f, f_new
-        if f_old - f <= 1e-15 * abs(f):
-            break
-    return s
+    def newton_system(t):
+        _, p1, p2 = penalty(t)
+        return G @ t - b + p1, G + np.diag(np.maximum(p2, 1e-12))
+
+    return _newton_minimise(objective, newton_system, s, max_iter, tol)
 
 
 def huber_regression(X, y, k=1.0, max_iter=100):
