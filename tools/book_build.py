@@ -311,7 +311,7 @@ def _fill(app, doctree, docname):
     notebooks = executed_notebooks(app)
     records = [(doc, rec) for doc, nb in notebooks.items() for rec in claims(nb)]
     counts = {v: sum(rec["verdict"] == v for _, rec in records) for v in
-              ("reproduced", "reproduced, scaled down", "qualitative only", "not reproduced")}
+              ("reproduced", "reproduced, scaled down", "qualitative only", "not reproduced", "not tested")}
     digest, commit = _source_hash(app, list(notebooks))
     summary = nodes.paragraph()
     summary += nodes.strong(text=f"{len(records)} claims from {len(notebooks)} chapters: ")

@@ -19,7 +19,7 @@ import re
 __all__ = ["VERDICTS", "METADATA_KEY", "Claim", "record"]
 
 #: The verdicts, from best to worst.
-VERDICTS = ("reproduced", "reproduced, scaled down", "qualitative only", "not reproduced")
+VERDICTS = ("reproduced", "reproduced, scaled down", "qualitative only", "not reproduced", "not tested")
 #: The key under which a record travels in the metadata of the cell's output (metadata
 #: rather than a MIME type of its own, which the website's renderer would not know).
 METADATA_KEY = "statmech_dl.claim"
@@ -109,7 +109,8 @@ def record(key, section, claim, source, source_value, theory, simulation, agreem
     ValueError
         For a missing field, an unknown verdict, or a verdict that disagrees with
         the numbers: "reproduced" (scaled down or not) and "qualitative only"
-        need the claim to hold, "not reproduced" needs it to fail.
+        need the claim to hold, "not reproduced" needs it to fail, and "not
+        tested" takes neither ``holds`` nor ``error``.
     """
     fields = {name: _text(name, value) for name, value in
               dict(key=key, section=section, claim=claim, source=source, source_value=source_value,
@@ -118,6 +119,13 @@ def record(key, section, claim, source, source_value, theory, simulation, agreem
         raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
     if (error is None) != (tolerance is None):
         raise ValueError("error and tolerance must be given together")
+    if verdict == "not tested":
+        # The setup cannot test the claim (``why`` says why): nothing is asserted either way.
+        if holds is not None or error is not None:
+            raise ValueError("a claim that is not tested takes neither holds nor error and tolerance")
+        out = Claim({name: {**fields, "verdict": verdict, "error": None, "tolerance": None,
+                            "holds": None}[name] for name in _FIELDS})
+        return _show(out, display)
     if (holds is None) == (error is None):
         raise ValueError("give either holds, or error and tolerance")
     if error is not None:
@@ -133,6 +141,10 @@ def record(key, section, claim, source, source_value, theory, simulation, agreem
                          + (f" (error {error:.4g}, tolerance {tolerance:.4g})" if error is not None else ""))
     out = Claim({name: {**fields, "verdict": verdict, "error": error, "tolerance": tolerance,
                         "holds": holds}[name] for name in _FIELDS})
+    return _show(out, display)
+
+
+def _show(out, display):
     if not display:
         return out
     try:

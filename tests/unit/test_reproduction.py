@@ -23,6 +23,14 @@ def test_verdicts_that_agree_with_the_numbers_are_accepted(verdict, holds):
     assert reproduction.record(**FIELDS, verdict=verdict, holds=holds, display=False)["verdict"] == verdict
 
 
+def test_a_claim_not_tested_asserts_nothing():
+    out = reproduction.record(**FIELDS, verdict="not tested", display=False)
+    assert out["verdict"] == "not tested" and out["holds"] is None and out["error"] is None
+    for kwargs in (dict(holds=True), dict(holds=False), dict(error=0.0, tolerance=0.1)):
+        with pytest.raises(ValueError, match="not tested takes neither"):
+            reproduction.record(**FIELDS, verdict="not tested", **kwargs, display=False)
+
+
 @pytest.mark.parametrize("verdict,kwargs", [
     ("reproduced", dict(error=0.2, tolerance=0.1)),
     ("not reproduced", dict(error=0.05, tolerance=0.1)),
