@@ -258,6 +258,18 @@ class SyntheticRetina:
         layers = self._average(stimulus, n_noise, self.seed)
         return {k: layers[k] for k in ("on", "off", "amacrine")}
 
+    def pooled_receptive_field(self):
+        """Each cell's pool of subunits seen through the ON bipolar filter, ``(n_cells, temporal_length, n_pixels)``.
+
+        Cell :math:`c`'s pool weights :math:`w_{cp}` spread the bipolar spatial
+        filter over the strip, :math:`\sum_p w_{cp}\, d_{i-p}`, times the
+        temporal filter, time running forwards as the models see it. An ON
+        cell's LN filter should point along it, an OFF cell's against it; an
+        ON-OFF cell pools both signs, and its linear filter nearly cancels.
+        """
+        spatial = np.array([np.convolve(w, self.spatial_filter) for w in self._ganglion_pool])
+        return self.temporal_filter[::-1][None, :, None] * spatial[:, None, :]
+
     def receptive_field(self):
         """The bipolar subunit's space-time filter, ``(temporal_length, 2h + 1)``, time running forwards (oldest frame first, as the models see it)."""
         return np.outer(self.temporal_filter[::-1], self.spatial_filter)
@@ -616,10 +628,12 @@ def fit_ln(stimulus, counts, n_lags, l2=None, l2_grid=(1e-4, 1e-3, 1e-2, 1e-1, 1
     the fair partner of a CNN trained with early stopping on the same split
     (:func:`fit_cnn`).
 
-    The fits along the penalty path stop at a gradient norm of ``100 *
-    tol`` in the whitened coordinates, where the Hessian is close to the
-    identity, so that the loss is then within about :math:`10^4\,
-    \mathrm{tol}^2/2` of its minimum; products with the design run in
+    The fits along the penalty path stop at a gradient of ``1000 * tol``
+    (largest component) in the whitened coordinates, where the Hessian is
+    close to the identity, so that the loss is then within about
+    :math:`10^6 D\, \mathrm{tol}^2/2` of its minimum (:math:`5\times
+    10^{-6}` for the default ``tol`` and :math:`D = 1000` weights, far below
+    the differences between penalties); products with the design run in
     float32 there. The final fit (with ``refit``) goes on to ``tol`` in
     float64.
 
@@ -659,6 +673,7 @@ def fit_ln(stimulus, counts, n_lags, l2=None, l2_grid=(1e-4, 1e-3, 1e-2, 1e-1, 1
     """
     s, c, n_lags = _check_data(stimulus, counts, n_lags)
     tol = v.real("tol", tol, lo=0.0, lo_open=True)
+    path_tol = 1000 * tol
     max_iter = v.integer("max_iter", max_iter, lo=1)
     X = _design(s, n_lags)
     Y = c[n_lags - 1:]
@@ -681,7 +696,7 @@ def fit_ln(stimulus, counts, n_lags, l2=None, l2_grid=(1e-4, 1e-3, 1e-2, 1e-1, 1
         for i, penalty in enumerate(grid):
             # The choice needs the validation loss to a few digits, not the
             # optimum to seven: a looser tolerance halves the iterations.
-            W, b, its, _ = solver.fit(slice(0, n_fit), Y[:n_fit], penalty, start, 100 * tol, max_iter, polish=False)
+            W, b, its, _ = solver.fit(slice(0, n_fit), Y[:n_fit], penalty, start, path_tol, max_iter, polish=False)
             start = (W, b)
             path.append(start)
             path_iter.append(its)
@@ -709,7 +724,7 @@ def fit_ln(stimulus, counts, n_lags, l2=None, l2_grid=(1e-4, 1e-3, 1e-2, 1e-1, 1
 
 def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), noise=0.1, n_steps=1000,
             lr=1e-2, lr_final=1e-3, l2=1e-4, l1_activity=1e-3, batch_segments=8, segment=64, eps=1e-3,
-            validation_fraction=None, validate_every=50):
+            validation_fraction=None, validate_every=50, patience=None):
     r"""Fit the authors' CNN: history as channels, conv, ReLU, conv, ReLU, dense, softplus; Poisson loss.
 
     Layer 1 has ``channels[0]`` filters spanning all ``n_lags`` frames and
@@ -730,7 +745,8 @@ def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), 
     out, the network trains on the rest, its Poisson loss on the held-out
     frames is measured every ``validate_every`` steps, and the network
     returned is the one with the lowest held-out loss (**early stopping**,
-    as the authors trained theirs).
+    as the authors trained theirs). With ``patience``, training also ends
+    once that many validations in a row have not improved on the best.
 
     ``n_steps=0`` returns the network as initialised: the untrained baseline
     for "better than chance". The paper's CNN saw 40 frames of 50 x 50
@@ -747,6 +763,9 @@ def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), 
         none by default.
     validate_every : int, optional
         Steps between validations, :math:`\ge 1`.
+    patience : int, optional
+        Validations without improvement before training ends,
+        :math:`\ge 1`; by default training runs all ``n_steps``.
 
     Returns
     -------
@@ -771,6 +790,8 @@ def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), 
     batch_segments = v.integer("batch_segments", batch_segments, lo=1)
     segment = v.integer("segment", segment, lo=1)
     validate_every = v.integer("validate_every", validate_every, lo=1)
+    if patience is not None:
+        patience = v.integer("patience", patience, lo=1)
     n_fit = s.shape[0]
     if validation_fraction is not None:
         validation_fraction = v.real("validation_fraction", validation_fraction, lo=0.0, hi=0.5, lo_open=True)
@@ -801,7 +822,7 @@ def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), 
     callback, tracker = None, None
     if n_fit < s.shape[0]:
         # The held-out windows start after the training frames' last window.
-        tracker = _EarlyStopping(network, s[n_fit:], c[n_fit:], n_lags, validate_every)
+        tracker = _EarlyStopping(network, s[n_fit:], c[n_fit:], n_lags, validate_every, patience)
         callback = tracker
     history = _train(network, s[:n_fit], c[:n_fit], n_lags, rng, n_steps, lr, lr_final, batch_segments, segment,
                      l2, l1_activity, callback)
@@ -813,12 +834,12 @@ def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), 
 class _EarlyStopping:
     """Callback for :func:`statmech_dl.training.fit`: held-out Poisson loss every few steps, best weights kept."""
 
-    def __init__(self, network, s, c, n_lags, every):
+    def __init__(self, network, s, c, n_lags, every, patience=None):
         import torch
 
         from . import torch_utils
 
-        self.network, self.every = network, every
+        self.network, self.every, self.patience = network, every, patience
         self.x = torch_utils.tensor(s, dtype=_model_dtype())[None]
         self.y = torch_utils.tensor(c[n_lags - 1:], dtype=_model_dtype())
         self.steps, self.losses = [], []
@@ -839,6 +860,8 @@ class _EarlyStopping:
         if loss < self.best:
             self.best = loss
             self.best_state = {k: t.detach().clone() for k, t in network.state_dict().items()}
+        since_best = len(self.losses) - 1 - int(np.argmin(self.losses))
+        return self.patience is not None and since_best >= self.patience
 
     def restore_best(self):
         if self.best_state is not None:
@@ -1025,15 +1048,18 @@ def _profiles(learned, true, max_shift):
     return a, b, max_shift
 
 
-def filter_similarity(learned, true, max_shift=0):
+def filter_similarity(learned, true, max_shift=0, signed=False):
     r"""The largest :math:`|\cos|` between two profiles over relative shifts up to ``max_shift``.
 
     The vectors are compared on their overlap after shifting ``learned`` by
     :math:`-m, \dots, m` samples (zero padded), so neither a sign flip nor a
-    small displacement counts as a mismatch.
+    small displacement counts as a mismatch. With ``signed=True`` the cosine
+    at that best alignment keeps its sign: negative for a sign-flipped match,
+    which tells an OFF filter from an ON one.
     """
     a, b, max_shift = _profiles(learned, true, max_shift)
-    return float(max(abs(c) for c, _ in _alignments(a, b, max_shift)))
+    cos = max((c for c, _ in _alignments(a, b, max_shift)), key=abs)
+    return float(cos if signed else abs(cos))
 
 
 def align_profile(learned, true, max_shift=0):

@@ -434,7 +434,9 @@ def fit(model, loss, data, n_steps, rng, lr=1e-3, batch_size=None, optimizer="ad
         many steps.
     callback : callable, optional
         ``callback(step, model)`` after every optimiser step, for example to
-        accumulate synaptic importance.
+        accumulate synaptic importance. If it returns ``True``, training
+        stops after that step (for early stopping); the record then ends
+        there.
 
     Returns
     -------
@@ -493,14 +495,15 @@ def fit(model, loss, data, n_steps, rng, lr=1e-3, batch_size=None, optimizer="ad
         opt.zero_grad()
         value.backward()
         opt.step()
-        if callback is not None:
-            callback(step, model)
+        stop = callback is not None and callback(step, model) is True
         for key, val in {"loss": value.item(), **{k: float(x.detach() if hasattr(x, "detach") else x) for k, x in extra.items()}}.items():
             sums[key] = sums.get(key, 0.0) + val
         count += 1
-        if step % record_every == 0 or step == n_steps:
+        if step % record_every == 0 or step == n_steps or stop:
             record["step"].append(step)
             for key, total in sums.items():
                 record.setdefault(key, []).append(total / count)
             sums, count = {}, 0
+        if stop:
+            break
     return {k: np.array(val) for k, val in record.items()}

@@ -265,7 +265,22 @@ def test_retina_checks_accept_right_answers(capsys):
     rcx.check_spearman_brown(lambda rho, n: n * rho / (1 + (n - 1) * rho))
     rcx.check_feve(retina.explainable_variance_explained)
     rcx.check_linear_drive(lambda s, k: np.array([np.sum(s[j:j + len(k)] * k) for j in range(len(s) - len(k) + 1)]))
-    assert capsys.readouterr().out.count("Correct") == 3
+    rcx.check_binomial_fano(lambda m, var, n: 1 - (var + m ** 2) / m + n * var / m)
+    rcx.check_loss_curvature(retina_loss_curvature)
+    assert capsys.readouterr().out.count("Correct") == 5
+
+
+def retina_loss_curvature(z, n):
+    # A right answer written another way: sigma (1 - sigma)(1 - n / sp) + n (sigma / sp)^2.
+    sp, sigma = np.logaddexp(0, z), 1 / (1 + np.exp(-z))
+    return sigma * (1 - sigma) * (1 - n / sp) + n * (sigma / sp) ** 2
+
+
+def test_retina_curvature_is_non_negative_so_the_ln_fit_is_convex():
+    z = np.linspace(-30, 30, 601)
+    for n in (0, 1, 2, 5, 20):
+        sp, sigma = np.logaddexp(0, z), 1 / (1 + np.exp(-z))
+        assert np.all(sigma * (1 - sigma) - n * (sigma * (1 - sigma) / sp - sigma ** 2 / sp ** 2) >= -1e-15)
 
 
 def test_retina_checks_reject_wrong_answers():
@@ -276,3 +291,7 @@ def test_retina_checks_reject_wrong_answers():
     with pytest.raises(AssertionError, match="oldest"):
         rcx.check_linear_drive(lambda s, k: np.array([np.sum(s[j:j + len(k)] * k[::-1])   # causal order
                                                       for j in range(len(s) - len(k) + 1)]))
+    with pytest.raises(AssertionError, match="law of total|E\\[p\\^2\\]"):
+        rcx.check_binomial_fano(lambda m, var, n: 1 - m + n * var / m)                     # forgets var in E[p^2]
+    with pytest.raises(AssertionError, match="quotient rule"):
+        rcx.check_loss_curvature(lambda z, n: (1 / (1 + np.exp(-z))) * (1 - 1 / (1 + np.exp(-z))))  # n dropped

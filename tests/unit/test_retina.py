@@ -435,3 +435,33 @@ def test_metrics_bad_arguments():
         retina.explainable_variance_explained(np.ones((30, 2)), np.broadcast_to(trials[:1] * 0 + 1, (4, 30, 2)))
     with pytest.raises(ValueError, match="must vary over frames"):
         retina.correlation(np.ones((30, 2)), trials[0])
+
+
+def test_fit_cnn_patience_ends_training_after_that_many_validations_without_improvement():
+    rng = np.random.default_rng(7)
+    s = rng.standard_normal((1500, 12))
+    counts = rng.poisson(0.5, size=(1500, 1))          # nothing to learn: the held-out loss soon stops improving
+    model = retina.fit_cnn(s, counts, 5, seed=0, n_steps=2000, validation_fraction=0.3, validate_every=10,
+                           patience=3)
+    h = model.history
+    steps, losses = h["validation_step"], h["validation_nll"]
+    assert steps[-1] < 2000 and h["step"][-1] == steps[-1]
+    # It stopped exactly three validations after the best one.
+    assert len(losses) - 1 - np.argmin(losses) == 3
+    with pytest.raises(ValueError, match="^patience must be an integer in"):
+        retina.fit_cnn(s, counts, 5, validation_fraction=0.3, patience=0)
+
+
+def test_filter_similarity_signed_tells_a_flipped_filter_and_pooled_field_matches_the_drive(synthetic):
+    a = np.array([0.0, 1.0, 2.0, 1.0, 0.0])
+    assert retina.filter_similarity(-a, a, signed=True) == pytest.approx(-1.0)
+    assert retina.filter_similarity(-a, a) == pytest.approx(1.0)
+    # The pooled field applied to a stimulus is the pool of the subunits' linear drive.
+    rng = np.random.default_rng(8)
+    s = rng.standard_normal((200, synthetic.n_pixels))
+    x = synthetic._drive(s)                                       # (200, n_subunits), causal
+    field = synthetic.pooled_receptive_field()                    # (cells, temporal_length, pixels), forwards
+    L = synthetic.temporal_length
+    windows = np.lib.stride_tricks.sliding_window_view(s, L, axis=0)   # (200 - L + 1, pixels, L)
+    drive = np.einsum("jpl,clp->jc", windows, field)
+    np.testing.assert_allclose(drive, x[L - 1:] @ synthetic._ganglion_pool.T, atol=1e-12)

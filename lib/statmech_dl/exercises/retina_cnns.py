@@ -5,7 +5,7 @@ import numpy as np
 from .. import retina
 from . import assert_close, passed, require_callable
 
-__all__ = ["check_spearman_brown", "check_feve", "check_linear_drive"]
+__all__ = ["check_spearman_brown", "check_feve", "check_linear_drive", "check_binomial_fano", "check_loss_curvature"]
 
 
 def check_spearman_brown(spearman_brown):
@@ -46,4 +46,34 @@ def check_linear_drive(linear_drive):
                      rtol=1e-9, atol=1e-9,
                      hint="Row j uses frames j, ..., j + L - 1, and kernel row 0 weights the oldest of them; "
                           "a causal convolution would weight the newest.")
+    passed()
+
+
+def check_binomial_fano(binomial_fano):
+    """Exercise ``ex-rc-binomial-fano``: ``binomial_fano(mean_p, var_p, n_max)``, the Fano factor of a binomial
+    count whose spike probability varies across trials with mean ``mean_p`` and variance ``var_p``."""
+    require_callable(binomial_fano, "binomial_fano")
+    for m, var, n in [(0.3, 0.0, 3), (0.3, 0.02, 3), (0.1, 0.005, 10), (0.6, 0.1, 1), (0.5, 0.05, 50)]:
+        # Law of total variance: E[Var(n | p)] + Var(E[n | p]).
+        expected = (n * m - n * (var + m ** 2) + n ** 2 * var) / (n * m)
+        assert_close(f"binomial_fano({m}, {var}, {n})", binomial_fano(m, var, n), expected, rtol=1e-9,
+                     hint="Split the variance of the count into the mean of the binomial variance "
+                          "n_max p (1 - p) over trials, which needs E[p^2] = var_p + mean_p^2, and the variance "
+                          "of the mean count n_max p; divide by the mean count.")
+    passed()
+
+
+def check_loss_curvature(loss_curvature):
+    """Exercise ``ex-rc-convexity``: ``loss_curvature(z, n)``, the second derivative in z of the Poisson loss
+    softplus(z) - n log softplus(z)."""
+    require_callable(loss_curvature, "loss_curvature")
+    z = np.linspace(-8.0, 8.0, 33)
+    for n in (0.0, 1.0, 3.0, 10.0):
+        sp = np.logaddexp(0.0, z)
+        sigma = 1.0 / (1.0 + np.exp(-z))
+        expected = sigma * (1 - sigma) - n * (sigma * (1 - sigma) / sp - sigma ** 2 / sp ** 2)
+        assert_close(f"loss_curvature(z, n={n:g}) on z in [-8, 8]", loss_curvature(z, n), expected,
+                     rtol=1e-7, atol=1e-12,
+                     hint="Differentiate twice with softplus' = sigma and sigma' = sigma (1 - sigma); the "
+                          "log term gives a quotient rule.")
     passed()
