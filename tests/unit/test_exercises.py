@@ -243,7 +243,34 @@ def test_diffusion_checks_accept_right_answers(capsys):
     dmx.check_marginal(diffusion.forward_marginal)
     dmx.check_posterior_variance(lambda t, b: diffusion.posterior(0.0, 0.0, t, b)[1])
     dmx.check_null_bound(diffusion.null_bound)
-    assert capsys.readouterr().out.count("Correct") == 3
+    dmx.check_gaussian_kl(diffusion_gaussian_kl_per_coordinate)
+    dmx.check_ksd_gaussian(ksd_gaussian_by_quadrature)
+    assert capsys.readouterr().out.count("Correct") == 5
+
+
+def diffusion_gaussian_kl_per_coordinate(mu1, v1, mu2, v2):
+    # A right answer computed another way: the KL of each coordinate, summed (the Gaussians factorise).
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    return float(sum(np.log(np.sqrt(v2 / v1)) + (v1 + (a - b) ** 2) / (2 * v2) - 0.5 for a, b in zip(mu1, mu2)))
+
+
+def ksd_gaussian_by_quadrature(m, v, h, d):
+    # A right answer computed another way: x.y = |c|^2 - |r|^2/4 with c = (x + y)/2 and r = x - y
+    # independent, and the r-integrals done numerically per coordinate (the kernel factorises).
+    from scipy import integrate, stats
+
+    density = stats.norm(0.0, np.sqrt(2 * v)).pdf
+
+    def moment(power):
+        return integrate.quad(lambda r: r**power * np.exp(-r * r / (2 * h * h)) * density(r), -np.inf, np.inf,
+                              epsabs=1e-13, epsrel=1e-12)[0]
+
+    k1, r2 = moment(0), moment(2)                 # per coordinate: E k, E k r^2
+    m = np.atleast_1d(np.asarray(m, float))
+    Ek = k1**d
+    E_kr2 = d * r2 * k1 ** (d - 1)
+    Ec2 = np.sum(m**2) + d * v / 2
+    return Ek * Ec2 - E_kr2 / 4 - E_kr2 / h**2 + Ek * d / h**2 - E_kr2 / h**4
 
 
 def test_diffusion_checks_reject_wrong_answers():
@@ -253,6 +280,20 @@ def test_diffusion_checks_reject_wrong_answers():
         dmx.check_posterior_variance(lambda t, b: b[t - 1])                     # the forward variance
     with pytest.raises(AssertionError, match="nats to bits"):
         dmx.check_null_bound(lambda d: -0.5 * d * np.log(2 * np.pi * np.e))     # nats
+    with pytest.raises(AssertionError, match="quadratic form"):
+        dmx.check_gaussian_kl(lambda m1, v1, m2, v2: 0.5 * np.sum((m1 - m2) ** 2) / v2)  # means only
+    with pytest.raises(AssertionError, match="tilted"):
+        dmx.check_ksd_gaussian(lambda m, v, h, d: np.sum(m**2) + d * (v - 1) ** 2)       # no kernel
+
+
+def test_ksd_gaussian_closed_form_agrees_with_the_library_estimate():
+    # The exercise's closed form, against the library's U-statistic on many samples.
+    rng = np.random.default_rng(0)
+    m, v, h = np.array([0.4, 0.0]), 1.5, 1.0
+    est = np.mean([diffusion.kernel_stein_discrepancy(m + np.sqrt(v) * rng.standard_normal((1500, 2)),
+                                                      lambda z: -z, h) for _ in range(4)])
+    # Spread of the mean of four estimates at n = 1500: about 0.005.
+    assert est == pytest.approx(ksd_gaussian_by_quadrature(m, v, h, 2), abs=0.02)
 
 
 # --- Retina CNNs -------------------------------------------------------------------
