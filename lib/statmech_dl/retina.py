@@ -259,7 +259,7 @@ class SyntheticRetina:
         return {k: layers[k] for k in ("on", "off", "amacrine")}
 
     def pooled_receptive_field(self):
-        """Each cell's pool of subunits seen through the ON bipolar filter, ``(n_cells, temporal_length, n_pixels)``.
+        r"""Each cell's pool of subunits seen through the ON bipolar filter, ``(n_cells, temporal_length, n_pixels)``.
 
         Cell :math:`c`'s pool weights :math:`w_{cp}` spread the bipolar spatial
         filter over the strip, :math:`\sum_p w_{cp}\, d_{i-p}`, times the
