@@ -66,6 +66,7 @@ __all__ = [
     "si_quadratic_importance",
     "SynapticIntelligence",
     "continual_learning",
+    "joint_training",
 ]
 
 
@@ -678,8 +679,49 @@ class SynapticIntelligence:
         """The surrogate loss c sum Omega (theta - reference)^2, a tensor."""
         return self.c * sum((Om * (p - ref) ** 2).sum() for Om, p, ref in zip(self.Omega, self.params, self.reference))
 
+    def add_penalty_gradient(self):
+        """Add the gradient of :meth:`penalty`, 2 c Omega (theta - reference), to every parameter's ``.grad``.
 
-def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_size=64, xi=0.1):
+        With the task loss alone back-propagated, this gives the gradient of
+        the total loss in one backward pass instead of two.
+        """
+        import torch
+
+        with torch.no_grad():
+            for Om, p, ref in zip(self.Omega, self.params, self.reference):
+                p.grad.add_(2 * self.c * Om * (p - ref))
+
+
+def _mlp(n_in, n_hidden, n_out):
+    import torch
+
+    from . import torch_utils
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_in, n_hidden), torch.nn.ReLU(),
+        torch.nn.Linear(n_hidden, n_hidden), torch.nn.ReLU(),
+        torch.nn.Linear(n_hidden, n_out),
+    ).to(torch_utils.DTYPE)
+
+
+def _check_tasks(tasks, held_out):
+    if len(tasks) < 1:
+        raise ValueError("tasks must hold at least one (X_train, y_train, X_test, y_test)")
+    if held_out is not None and len(held_out) != len(tasks):
+        raise ValueError(f"held_out must hold one (X, y) per task ({len(tasks)}), got {len(held_out)}")
+
+
+def _accuracy(model, sets):
+    import torch
+
+    from . import torch_utils
+
+    with torch.no_grad():
+        return np.array([float((model(torch_utils.tensor(X)).argmax(dim=1).numpy() == np.asarray(y)).mean())
+                         for X, y in sets])
+
+
+def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_size=64, xi=0.1, held_out=None):
     r"""Train one torch MLP on ``tasks`` in sequence with synaptic intelligence of strength ``c``.
 
     Parameters
@@ -691,11 +733,15 @@ def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_s
         Consolidation strength; 0 is plain fine-tuning.
     rng : int or numpy.random.Generator
         Seeds the initial weights and the minibatches.
+    held_out : list of (X, y), optional
+        One more evaluation set per task, such as a validation split on which
+        to choose ``c`` without looking at the test sets.
 
     Returns
     -------
     ndarray, shape (n_tasks, n_tasks)
-        ``acc[i, j]``: test accuracy on task ``j`` after training on task ``i``.
+        ``acc[i, j]``: test accuracy on task ``j`` after training on task ``i``;
+        with ``held_out``, a pair ``(acc, acc_held_out)`` of such matrices.
     """
     import torch
 
@@ -703,37 +749,76 @@ def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_s
 
     c = v.real("c", c, lo=0.0)
     n_epochs = v.integer("n_epochs", n_epochs, lo=1)
+    batch_size = v.integer("batch_size", batch_size, lo=1)
+    _check_tasks(tasks, held_out)
     rng = v.as_generator(rng)
     gen = torch_utils.generator(rng)
     torch.manual_seed(int(rng.integers(2**31)))
     n_in = tasks[0][0].shape[1]
     n_out = int(max(t[1].max() for t in tasks)) + 1
-    model = torch.nn.Sequential(
-        torch.nn.Linear(n_in, n_hidden), torch.nn.ReLU(),
-        torch.nn.Linear(n_hidden, n_hidden), torch.nn.ReLU(),
-        torch.nn.Linear(n_hidden, n_out),
-    ).to(torch_utils.DTYPE)
+    model = _mlp(n_in, n_hidden, n_out)
     si = SynapticIntelligence(model, c, xi)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
-    data = [(torch_utils.tensor(a), torch_utils.tensor(b, None).long(), torch_utils.tensor(x), torch_utils.tensor(y, None).long())
-            for a, b, x, y in tasks]
+    data = [(torch_utils.tensor(a), torch_utils.tensor(b, None).long()) for a, b, _, _ in tasks]
     acc = np.zeros((len(tasks), len(tasks)))
-    for i, (Xtr, ytr, _, _) in enumerate(data):
+    acc_held = np.zeros_like(acc)
+    for i, (Xtr, ytr) in enumerate(data):
         for _ in range(n_epochs):
             order = torch.randperm(Xtr.shape[0], generator=gen)
             for start in range(0, Xtr.shape[0], batch_size):
                 idx = order[start:start + batch_size]
-                task_loss = torch.nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx])
-                task_grads = torch.autograd.grad(task_loss, si.params, retain_graph=True)
-                loss = task_loss + si.penalty() if c > 0 else task_loss
                 opt.zero_grad()
-                loss.backward()
-                si.snapshot(task_grads)
+                torch.nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx]).backward()
+                # The importance integrates the task loss's own gradient; the
+                # penalty's is added in closed form afterwards.
+                si.snapshot([p.grad for p in si.params])
+                if c > 0:
+                    si.add_penalty_gradient()
                 opt.step()
                 si.accumulate()
         # The authors keep one Adam optimiser across tasks (reset_optimizer = False).
         si.consolidate()
-        with torch.no_grad():
-            for j, (_, _, Xte, yte) in enumerate(data):
-                acc[i, j] = float((model(Xte).argmax(dim=1) == yte).double().mean())
-    return acc
+        acc[i] = _accuracy(model, [(X, y) for _, _, X, y in tasks])
+        if held_out is not None:
+            acc_held[i] = _accuracy(model, held_out)
+    return (acc, acc_held) if held_out is not None else acc
+
+
+def joint_training(tasks, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_size=64, held_out=None):
+    r"""The ceiling of continual learning: the same MLP trained on all ``tasks`` at once.
+
+    The training sets are pooled and shuffled together, and the network sees
+    the pool for ``n_epochs`` epochs, about as many gradient steps as
+    :func:`continual_learning` takes over all the tasks with the same
+    arguments. Arguments as there.
+
+    Returns
+    -------
+    ndarray, shape (n_tasks,)
+        Test accuracy on each task; with ``held_out``, a pair of such arrays.
+    """
+    import torch
+
+    from . import torch_utils
+
+    n_epochs = v.integer("n_epochs", n_epochs, lo=1)
+    batch_size = v.integer("batch_size", batch_size, lo=1)
+    _check_tasks(tasks, held_out)
+    rng = v.as_generator(rng)
+    gen = torch_utils.generator(rng)
+    torch.manual_seed(int(rng.integers(2**31)))
+    n_out = int(max(t[1].max() for t in tasks)) + 1
+    model = _mlp(tasks[0][0].shape[1], n_hidden, n_out)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
+    X = torch_utils.tensor(np.concatenate([t[0] for t in tasks]))
+    y = torch_utils.tensor(np.concatenate([t[1] for t in tasks]), None).long()
+    for _ in range(n_epochs):
+        order = torch.randperm(X.shape[0], generator=gen)
+        for start in range(0, X.shape[0], batch_size):
+            idx = order[start:start + batch_size]
+            loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    acc = _accuracy(model, [(X_, y_) for _, _, X_, y_ in tasks])
+    return (acc, _accuracy(model, held_out)) if held_out is not None else acc

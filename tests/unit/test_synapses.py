@@ -183,3 +183,56 @@ def test_power_law_range():
     assert stop / start < 10
     with pytest.raises(ValueError, match="increasing"):
         sy.power_law_range(t[::-1], t)
+
+
+def test_penalty_gradient_in_closed_form_matches_autograd():
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(4, 3).double()
+    si = sy.SynapticIntelligence(model, c=2.5, xi=1e-3)
+    for Om in si.Omega:
+        Om.copy_(torch.rand(Om.shape, generator=gen, dtype=Om.dtype))
+    with torch.no_grad():
+        for p in si.params:
+            p.add_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    expected = torch.autograd.grad(si.penalty(), si.params)
+    for p in si.params:
+        p.grad = torch.zeros_like(p)
+    si.add_penalty_gradient()
+    for p, g in zip(si.params, expected):
+        np.testing.assert_allclose(p.grad.numpy(), g.numpy(), rtol=1e-12)
+
+
+def _two_tasks(rng):
+    # Opposite rules on inputs that a context feature tells apart (the last
+    # input is -2 for the first task and +2 for the second): joint training
+    # can learn both, sequential training overwrites the first.
+    tasks = []
+    for context, sign in ((-2.0, 1.0), (2.0, -1.0)):
+        X = rng.standard_normal((160, 6))
+        X[:, -1] = context
+        y = (sign * X[:, 0] > 0).astype(int)
+        tasks.append((X[:120], y[:120], X[120:], y[120:]))
+    return tasks
+
+
+def test_held_out_sets_and_the_joint_training_ceiling():
+    pytest.importorskip("torch")
+    tasks = _two_tasks(np.random.default_rng(0))
+    held = [(t[2], t[3]) for t in tasks]
+    acc = sy.continual_learning(tasks, 0.0, rng=1, n_hidden=16, n_epochs=30, batch_size=20)
+    acc2, acc_held = sy.continual_learning(tasks, 0.0, rng=1, n_hidden=16, n_epochs=30, batch_size=20,
+                                           held_out=held)
+    # The held-out sets here are the test sets: the two matrices agree, and
+    # asking for them does not change the training.
+    np.testing.assert_array_equal(acc, acc2)
+    np.testing.assert_array_equal(acc, acc_held)
+    joint, joint_held = sy.joint_training(tasks, rng=1, n_hidden=16, n_epochs=30, batch_size=20, held_out=held)
+    np.testing.assert_array_equal(joint, joint_held)
+    # Joint training learns both opposite rules (chance is 0.5; 40 test
+    # points each), which it can only do from the pooled data.
+    assert acc[1, 1] > 0.8 and joint.min() > 0.8
+    with pytest.raises(ValueError, match="^held_out must hold one"):
+        sy.joint_training(tasks, rng=1, held_out=held[:1])
+    with pytest.raises(ValueError, match="^batch_size must"):
+        sy.continual_learning(tasks, 1.0, rng=1, batch_size=0)
