@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from statmech_dl import retina
+from statmech_dl import retina as rt
 
 
 def recordings(n_repeats, n_frames, noise_sd, rng, n_cells=2):
@@ -465,3 +466,51 @@ def test_filter_similarity_signed_tells_a_flipped_filter_and_pooled_field_matche
     windows = np.lib.stride_tricks.sliding_window_view(s, L, axis=0)   # (200 - L + 1, pixels, L)
     drive = np.einsum("jpl,clp->jc", windows, field)
     np.testing.assert_allclose(drive, x[L - 1:] @ synthetic._ganglion_pool.T, atol=1e-12)
+
+
+def test_reversing_grating_and_its_harmonics():
+    g = rt.reversing_grating(12, 10, bar_width=2, half_cycle=3, phase=1, contrast=0.5)
+    assert g.shape == (12, 10) and set(np.unique(g)) == {-0.5, 0.5}
+    # Bars of two pixels, shifted by one; every third frame all bars swap.
+    np.testing.assert_array_equal(g[0], 0.5 * np.array([-1, 1, 1, -1, -1, 1, 1, -1, -1, 1]))
+    np.testing.assert_array_equal(g[3], -g[0])
+    np.testing.assert_array_equal(g[6], g[0])
+    # Known sinusoids at the reversal frequency and twice it.
+    t = np.arange(120)
+    r = np.stack([2.0 * np.cos(2 * np.pi * t / 20) + 0.5 * np.sin(2 * np.pi * t / 10 + 1.0),
+                  np.abs(np.cos(np.pi * t / 10))], axis=1)
+    f1, f2 = rt.harmonic_amplitudes(r, 10)
+    np.testing.assert_allclose([f1[0], f2[0]], [2.0, 0.5], atol=1e-12)
+    # |cos| repeats every reversal: no first harmonic.
+    assert f1[1] < 1e-12 and f2[1] > 0.1
+    with pytest.raises(ValueError, match="^response must span whole cycles"):
+        rt.harmonic_amplitudes(r[:110], 10)
+    with pytest.raises(ValueError, match="^bar_width must"):
+        rt.reversing_grating(12, 10, 0, 3)
+
+
+def test_drive_contributions_add_up_to_the_drive():
+    torch = pytest.importorskip("torch")
+    retina = rt.SyntheticRetina()
+    rng = np.random.default_rng(3)
+    s = retina.stimulus("natural", 400, rng)
+    # The retina: ON, OFF and amacrine shares sum to the pooled drive.
+    parts = retina.drive_contributions(s, 4, n_noise=5)
+    layers = retina.interneurons(s, n_noise=5)
+    pool = retina._ganglion_pool[4]
+    drive = (layers["on"] + layers["off"] - retina.inhibition * layers["amacrine"]) @ pool
+    np.testing.assert_allclose(parts.sum(axis=(1, 2)), drive, atol=1e-12)
+    assert parts.shape == (400, 3, retina.n_subunits)
+    # An ON cell pools no OFF bipolar.
+    assert np.all(retina.drive_contributions(s, 0, n_noise=5)[:, 1] == 0)
+    # The CNN: the hidden units' shares plus the bias give the rate through softplus.
+    counts = retina.respond(s, rng)[0]
+    model = rt.fit_cnn(s, counts, 10, seed=0, n_steps=5)
+    shares, bias = model.drive_contributions(s, 2)
+    z = shares.sum(axis=(1, 2)) + bias
+    rate = np.logaddexp(0.0, z) + 1e-3
+    np.testing.assert_allclose(rate, model.predict(s)[:, 2], rtol=1e-5)
+    with pytest.raises(ValueError, match="^cell must"):
+        model.drive_contributions(s, 6)
+    with pytest.raises(ValueError, match="^cell must"):
+        retina.drive_contributions(s, -1)
