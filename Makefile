@@ -12,7 +12,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: book test unit slow benchmark lock clean browser assignments grade
+.PHONY: book test unit slow benchmark lock clean browser assignments grade grades-csv
 
 # torch is pinned in requirements.txt; take its CPU build. pip first looks on this machine's
 # disk (--no-index: find-links only, no index is contacted); on a stock machine that fails at
@@ -61,6 +61,11 @@ assignments: $(VENV)/.installed
 grade: $(VENV)/.installed
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
 	$(BIN)/python tools/course.py grade $(SUBMISSIONS) --course $(COURSE)
+
+# The gradebook as CSV (student, assignment, exercise, points, max_points, hint):
+#   make grades-csv [OUTPUT=file.csv]
+grades-csv: $(VENV)/.installed
+	$(BIN)/python tools/course.py export --course $(COURSE) $(if $(OUTPUT),--output $(OUTPUT))
 
 # make benchmark measures every chapter; make benchmark CHAPTERS="a b" only those (file stems),
 # keeping the other rows of the table.

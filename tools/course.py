@@ -2,6 +2,7 @@
 
     python tools/course.py build [--course DIR] [CHAPTER ...]      (make assignments)
     python tools/course.py grade SUBMISSIONS [--course DIR]        (make grade SUBMISSIONS=...)
+    python tools/course.py export [--course DIR] [--output FILE]   (make grades-csv)
 
 ``build`` writes an nbgrader course directory (``_build/course`` by default): its
 ``nbgrader_config.py``, one source notebook ``source/<chapter>/<chapter>.ipynb`` for every
@@ -26,7 +27,12 @@ course's ``submitted/`` folder (the original is never touched), checks that it i
 notebook, and runs ``nbgrader autograde`` and ``nbgrader generate_feedback`` for it. Every
 cell runs under a time limit (``--timeout``, 120 s by default) and every kernel under a memory
 cap (``--memory-gb``), so a runaway answer scores zero and the rest is graded. The report
-gives the points of every exercise, with the hint of a failed check.
+gives the points of every exercise, with the hint of a failed check, and a progress line on
+standard error counts the submissions, their rate and the time left.
+
+``export`` writes the course's grades as CSV, one row per student and exercise (student,
+assignment, exercise, points, max_points, hint), from the gradebook and the autograded
+notebooks: what an instructor loads into a spreadsheet or a learning-management system.
 
 The chapter conventions this relies on (tested in ``tests/course``): an exercise is a gated
 ``exercise-start`` block labelled ``ex-<prefix>-<name>``, its solution a gated
@@ -37,6 +43,7 @@ chapter that breaks them makes ``build`` fail with a message naming the exercise
 
 import argparse
 import ast
+import csv
 import json
 import os
 import re
@@ -44,6 +51,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -369,7 +377,10 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
         raise FileNotFoundError(f"{course} has no release/ folder: run `make assignments` first")
     assignments = assignments or sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
     results = []
-    for student, name, path in find_submissions(submissions, assignments):
+    found = find_submissions(submissions, assignments)
+    progress = Progress(len(found))
+    for student, name, path in found:
+        progress.update(len(results))
         result = Result(student, name, str(path))
         results.append(result)
         problem = _check_notebook(path)
@@ -396,7 +407,79 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
         _run(["generate_feedback", name, "--student", student, "--force"], course)
         feedback = course / "feedback" / student / name / f"{name}.html"
         result.feedback = str(feedback) if feedback.exists() else ""
+    progress.update(len(results))
+    progress.close()
     return results
+
+
+class Progress:
+    """A progress line on standard error: submissions graded, their rate, and the time left.
+
+    On a terminal the line is rewritten in place; elsewhere (a log file, CI) each update is a
+    line of its own.
+    """
+
+    def __init__(self, total, stream=None, clock=time.monotonic):
+        self.total, self.stream, self.clock = total, stream or sys.stderr, clock
+        self.start = clock()
+        self.inplace = getattr(self.stream, "isatty", lambda: False)()
+
+    def line(self, done):
+        elapsed = self.clock() - self.start
+        width = 30
+        filled = width * done // self.total if self.total else width
+        text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} submissions"
+        if done:
+            rate = elapsed / done
+            text += f", {rate:.1f} s each, about {rate * (self.total - done):.0f} s left"
+        return text
+
+    def update(self, done):
+        if self.total:
+            self.stream.write(("\r" if self.inplace else "") + self.line(done) + ("" if self.inplace else "\n"))
+            self.stream.flush()
+
+    def close(self):
+        if self.inplace and self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def export_csv(course=DEFAULT_COURSE, output=None):
+    """Write every grade in the course's gradebook as CSV; return the number of rows written.
+
+    One row per student and graded exercise: student, assignment, exercise (the check's grade
+    id without its ``-check`` suffix), points, max_points, and the hint of a failed check (from
+    the autograded notebook; empty when the check passed). ``output`` defaults to
+    ``COURSE/reports/grades.csv``.
+    """
+    from nbgrader.api import Gradebook
+
+    course = Path(course).resolve()
+    database = course / "gradebook.db"
+    if not database.exists():
+        raise FileNotFoundError(f"{course} has no gradebook.db: grade some submissions first")
+    output = Path(output) if output else course / "reports" / "grades.csv"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with Gradebook(f"sqlite:///{database}") as gb:
+        for assignment in gb.assignments:
+            for notebook in assignment.notebooks:
+                for submission in notebook.submissions:
+                    student = submission.student.id
+                    autograded = course / "autograded" / student / assignment.name / f"{notebook.name}.ipynb"
+                    hints = _hints(autograded) if autograded.exists() else {}
+                    for g in sorted(submission.grades, key=lambda g: g.name):
+                        if g.max_score is None or g.max_score == 0:
+                            continue
+                        rows.append([student, assignment.name, re.sub(r"-check$", "", g.name),
+                                     f"{float(g.score):g}", f"{float(g.max_score):g}", hints.get(g.name, "")])
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    with output.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "assignment", "exercise", "points", "max_points", "hint"])
+        writer.writerows(rows)
+    return len(rows)
 
 
 def report(results):
@@ -426,7 +509,15 @@ def main(argv=None):
     g.add_argument("--course", default=DEFAULT_COURSE)
     g.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds per cell")
     g.add_argument("--memory-gb", type=float, default=MEMORY_GB, help="address-space cap of a kernel")
+    e = sub.add_parser("export", help="write the gradebook's grades as CSV")
+    e.add_argument("--course", default=DEFAULT_COURSE)
+    e.add_argument("--output", default=None, help="CSV file (default: COURSE/reports/grades.csv)")
     args = parser.parse_args(argv)
+    if args.command == "export":
+        output = Path(args.output) if args.output else Path(args.course) / "reports" / "grades.csv"
+        n = export_csv(args.course, output)
+        print(f"{n} grades -> {output}")
+        return 0
     if args.command == "build":
         built = build(args.course, args.chapters)
         for name, labels in built.items():

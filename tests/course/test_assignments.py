@@ -7,8 +7,10 @@ a wrong answer, runaway code, tampered test cells and broken files.
 """
 
 import ast
+import csv
 import hashlib
 import html
+import io
 import json
 import os
 import re
@@ -385,3 +387,37 @@ def test_broken_files_are_reported_by_name_and_affect_no_one_else(graded):
 @pytest.mark.parametrize("name", IDS)
 def test_submitted_files_are_never_modified(graded, name):
     assert graded[name]["unchanged_files"]
+
+
+def test_progress_line_counts_rate_and_time_left():
+    out = io.StringIO()
+    ticks = iter([0.0, 0.0, 20.0, 50.0])
+    progress = course.Progress(4, stream=out, clock=lambda: next(ticks))
+    progress.update(0)
+    progress.update(2)      # 20 s for two: 10 s each, two left
+    progress.update(4)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("0/4 submissions")
+    assert "2/4 submissions, 10.0 s each, about 20 s left" in lines[1]
+    assert "4/4 submissions, 12.5 s each, about 0 s left" in lines[2]
+    assert lines[2].startswith("[" + "#" * 30 + "]")
+
+
+@pytest.mark.book
+def test_grades_export_as_csv_matches_the_graded_results(graded, tmp_path):
+    for name, g in graded.items():
+        output = tmp_path / f"{name}.csv"
+        n = course.export_csv(g["course"], output)
+        with output.open() as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == n
+        exported = {(r["student"], r["exercise"]): r for r in rows}
+        expected = 0
+        for student, result in g["results"].items():
+            for grade_id, (score, max_score) in result.scores.items():
+                row = exported[student, grade_id.rsplit("-check", 1)[0]]
+                assert row["assignment"] == name
+                assert float(row["points"]) == score and float(row["max_points"]) == max_score
+                assert row["hint"] == result.hints.get(grade_id, "")
+                expected += 1
+        assert n == expected
