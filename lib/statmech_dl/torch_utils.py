@@ -5,11 +5,8 @@
 * :func:`tensor` and :func:`numpy`: the border between the NumPy interfaces of
   the library and the tensors inside it (float64 by default, CPU only);
 * importing this module limits torch to the thread count chosen by
-  :func:`statmech_dl.set_num_threads` (one by default); :func:`threads`
-  lifts it for a block of large operations.
+  :func:`statmech_dl.set_num_threads` (one by default).
 """
-
-import contextlib
 
 import numpy as np
 import torch
@@ -18,7 +15,7 @@ import statmech_dl
 
 from . import _validation as v
 
-__all__ = ["DTYPE", "generator", "tensor", "numpy", "threads"]
+__all__ = ["DTYPE", "generator", "tensor", "numpy"]
 
 #: The default dtype: results compared with theory are computed in float64.
 DTYPE = torch.float64
@@ -46,21 +43,3 @@ def tensor(x, dtype=DTYPE):
 def numpy(t):
     """A tensor as a NumPy array, detached from the autograd graph."""
     return t.detach().cpu().numpy()
-
-
-@contextlib.contextmanager
-def threads(n):
-    """Run a block with ``n`` torch threads, then restore the previous count.
-
-    For work whose operations are large enough to gain from threads (the
-    retina CNN's convolutions over thousands of frames run about 1.5 times
-    faster on two threads than on one). The count is fixed, not taken from
-    the machine, so that the block computes the same numbers everywhere.
-    """
-    n = v.integer("n", n, lo=1)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -514,3 +514,24 @@ def test_drive_contributions_add_up_to_the_drive():
         model.drive_contributions(s, 6)
     with pytest.raises(ValueError, match="^cell must"):
         retina.drive_contributions(s, -1)
+
+
+def test_fitting_ln_and_cnn_side_by_side_gives_the_models_of_separate_fits():
+    pytest.importorskip("torch")
+    retina_ = rt.SyntheticRetina()
+    rng = np.random.default_rng(5)
+    data = {}
+    for kind in ("natural", "white_noise"):
+        s = retina_.stimulus(kind, 600, rng)
+        data[kind] = (s, retina_.respond(s, rng)[0])
+    ln_options = dict(validation_fraction=0.2, refit=False)
+    cnn_options = dict(seed=1, n_steps=30, validation_fraction=0.2, validate_every=10)
+    both = rt.fit_ln_and_cnn(data, 6, ln_options, cnn_options)
+    assert list(both) == list(data)
+    for kind, (s, c) in data.items():
+        ln = rt.fit_ln(s, c, 6, **ln_options)
+        cnn = rt.fit_cnn(s, c, 6, **cnn_options)
+        np.testing.assert_array_equal(both[kind]["LN"].predict(s), ln.predict(s))
+        np.testing.assert_array_equal(both[kind]["CNN"].predict(s), cnn.predict(s))
+    with pytest.raises(ValueError, match="^data must be a non-empty dict"):
+        rt.fit_ln_and_cnn({}, 6)

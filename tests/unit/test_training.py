@@ -188,18 +188,3 @@ def test_fit_decays_the_learning_rate_geometrically():
     assert model.weight.item() == pytest.approx(np.prod(1 - rates), rel=1e-12)
     with pytest.raises(ValueError, match="^lr_final must"):
         training.fit(model, lambda m, x: (m.weight ** 2).sum(), [np.zeros((1, 1))], 2, rng=0, lr_final=0.0)
-
-
-def test_threads_context_restores_the_thread_count():
-    torch = pytest.importorskip("torch")
-    from statmech_dl import torch_utils
-
-    before = torch.get_num_threads()
-    with torch_utils.threads(2):
-        assert torch.get_num_threads() == 2
-    assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError), torch_utils.threads(3):
-        raise RuntimeError("the count is restored on errors too")
-    assert torch.get_num_threads() == before
-    with pytest.raises(ValueError, match="^n must"), torch_utils.threads(0):
-        pass
