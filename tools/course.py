@@ -21,6 +21,10 @@ editions in ``release/``, made by ``nbgrader generate_assignment``. In a source 
 * the exercise directives become plain headings, which Jupyter renders without the book's
   Sphinx extensions.
 
+``grade`` runs every submission in a bubblewrap sandbox (``tools/sandbox.py``): its code cannot
+read or change the course (gradebook, ``source/``, other submissions, feedback), reach the
+network, or fork without limit; nbgrader scores the executed notebook in the grader's process.
+Where bubblewrap is missing it refuses, unless ``--unsafe-no-sandbox`` accepts the risk.
 ``grade`` takes a folder of submissions, ``SUBMISSIONS/<student>/<chapter>.ipynb`` (or
 nbgrader's own ``SUBMISSIONS/<student>/<chapter>/<chapter>.ipynb``), copies each into the
 course's ``submitted/`` folder (the original is never touched), checks that it is a readable
@@ -72,6 +76,16 @@ TIMEOUT = 120
 #: The memory cap of a grading kernel, in GB: a chapter peaks under 1.5 GB of resident memory,
 #: but torch and the BLAS libraries reserve several GB of address space that they never touch.
 MEMORY_GB = 8
+
+#: Appended to the course's nbgrader configuration by ``build``: every autograde, from ``make
+#: grade`` or ``nbgrader autograde`` by hand, executes the submission in the sandbox.
+SANDBOX_CONFIG = """
+# Added by tools/course.py build: submissions run in a bubblewrap sandbox (tools/sandbox.py).
+import sys
+sys.path.insert(0, {tools!r})
+from nbgrader_sandbox import AUTOGRADE_PREPROCESSORS  # noqa: E402
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
+"""
 
 _CHECK = re.compile(r"\bcheck_\w+\s*\(")
 _EXERCISE_START = re.compile(r"```\{exercise-start\}\n:label: (ex-[\w-]+)\n```\n?")
@@ -264,6 +278,31 @@ def _run(args, course, **kwargs):
     return proc
 
 
+class SandboxUnavailable(RuntimeError):
+    """Grading was asked to sandbox submissions and the sandbox cannot run here."""
+
+
+def _check_sandbox_config(course):
+    """Make sure that nbgrader, reading the course's configuration, will execute in the sandbox.
+
+    nbgrader logs an error in its configuration file and goes on with its defaults, which would
+    run the submissions unsandboxed: the configuration is loaded here first, and any error, or a
+    list of autograde steps without the sandbox, stops the grading.
+    """
+    from traitlets.config.loader import PyFileConfigLoader
+
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+        steps = config.Autograde.autograde_preprocessors
+    except Exception as err:
+        raise SandboxUnavailable(f"{course}/nbgrader_config.py does not load ({type(err).__name__}: {err}); "
+                                 "run `make assignments` again") from err
+    # An unset option reads as a lazy placeholder, not a list.
+    steps = steps if isinstance(steps, (list, tuple)) else []
+    if not any(getattr(step, "__name__", "") == "SandboxedExecute" for step in steps):
+        raise SandboxUnavailable(f"{course} was built without the sandbox: run `make assignments` again")
+
+
 def build(course=DEFAULT_COURSE, chapters=None, points_file=POINTS_FILE):
     """Write the course directory and release every chapter; return {chapter: [exercise labels]}."""
     course = Path(course)
@@ -272,6 +311,8 @@ def build(course=DEFAULT_COURSE, chapters=None, points_file=POINTS_FILE):
     chapters = [Path(c) for c in chapters] if chapters else every
     course.mkdir(parents=True, exist_ok=True)
     shutil.copy(CONFIG_TEMPLATE, course / "nbgrader_config.py")
+    with (course / "nbgrader_config.py").open("a") as config:
+        config.write(SANDBOX_CONFIG.format(tools=str(Path(__file__).resolve().parent)))
     built, all_labels = {}, set()
     for chapter in chapters:
         nb, exercises = source_notebook(chapter, points)
@@ -343,7 +384,9 @@ def _check_notebook(path):
 
 #: Errors of an answer cell that mean the grader stopped it, and what to tell the student.
 _STOPPED = {"KeyboardInterrupt": "stopped at the time limit", "CellTimeoutError": "stopped at the time limit",
-            "MemoryError": "stopped at the memory cap"}
+            "MemoryError": "stopped at the memory cap",
+            # os.fork and new threads fail with EAGAIN at the sandbox's cap on processes.
+            "BlockingIOError": "stopped at the process cap"}
 
 
 def _hints(autograded):
@@ -368,13 +411,30 @@ def _hints(autograded):
     return hints
 
 
-def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_GB, assignments=None):
-    """Autograde every submission under ``submissions``; return a list of :class:`Result`."""
+def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_GB, assignments=None,
+          sandboxed=True):
+    """Autograde every submission under ``submissions``; return a list of :class:`Result`.
+
+    Each submission runs in the sandbox of ``tools/sandbox.py``, which hides the course and the
+    submissions from it; ``sandboxed=False`` runs it with the grader's own rights instead, and
+    is for machines without bubblewrap whose instructor accepts that risk.
+    """
     from nbgrader.api import Gradebook
+
+    import sandbox
 
     course = Path(course).resolve()
     if not (course / "release").exists():
         raise FileNotFoundError(f"{course} has no release/ folder: run `make assignments` first")
+    if sandboxed:
+        _check_sandbox_config(course)
+    env = dict(os.environ, STATMECH_SANDBOX="on" if sandboxed else "off",
+               STATMECH_SANDBOX_HIDE=str(Path(submissions).resolve()),
+               STATMECH_SANDBOX_MEMORY_GB=str(memory_gb))
+    if sandboxed:
+        reason = sandbox.available()
+        if reason:
+            raise SandboxUnavailable(reason)
     assignments = assignments or sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
     results = []
     found = find_submissions(submissions, assignments)
@@ -392,10 +452,10 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
             shutil.rmtree(target)
         target.mkdir(parents=True)
         shutil.copy(path, target / f"{name}.ipynb")
-        _run(["db", "student", "add", student], course)
+        _run(["db", "student", "add", student], course, env=env)
         proc = _run(["autograde", name, "--student", student, "--force",
                      f"--Execute.timeout={timeout}"],
-                    course, preexec_fn=_memory_cap(memory_gb))
+                    course, env=env, preexec_fn=_memory_cap(memory_gb))
         autograded = course / "autograded" / student / name / f"{name}.ipynb"
         if proc.returncode or not autograded.exists():
             result.error = f"{path}: nbgrader autograde failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
@@ -404,7 +464,7 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
             submission = gb.find_submission_notebook(name, name, student)
             result.scores = {g.name: (float(g.score), float(g.max_score)) for g in submission.grades}
         result.hints = _hints(autograded)
-        _run(["generate_feedback", name, "--student", student, "--force"], course)
+        _run(["generate_feedback", name, "--student", student, "--force"], course, env=env)
         feedback = course / "feedback" / student / name / f"{name}.html"
         result.feedback = str(feedback) if feedback.exists() else ""
     progress.update(len(results))
@@ -509,6 +569,8 @@ def main(argv=None):
     g.add_argument("--course", default=DEFAULT_COURSE)
     g.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds per cell")
     g.add_argument("--memory-gb", type=float, default=MEMORY_GB, help="address-space cap of a kernel")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run submissions with your own rights (only where bubblewrap is unavailable)")
     e = sub.add_parser("export", help="write the gradebook's grades as CSV")
     e.add_argument("--course", default=DEFAULT_COURSE)
     e.add_argument("--output", default=None, help="CSV file (default: COURSE/reports/grades.csv)")
@@ -523,7 +585,12 @@ def main(argv=None):
         for name, labels in built.items():
             print(f"{name}: {len(labels)} exercises -> {Path(args.course) / 'release' / name}")
         return 0
-    results = grade(args.submissions, args.course, args.timeout, args.memory_gb)
+    try:
+        results = grade(args.submissions, args.course, args.timeout, args.memory_gb,
+                        sandboxed=not args.unsafe_no_sandbox)
+    except SandboxUnavailable as err:
+        print(f"make grade: {err}", file=sys.stderr)
+        return 2
     print(report(results))
     (Path(args.course) / "reports").mkdir(exist_ok=True)
     out = Path(args.course) / "reports" / "grades.json"

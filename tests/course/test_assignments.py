@@ -16,6 +16,7 @@ import os
 import re
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -235,19 +236,59 @@ def _grade_ids(nb, kind):
 
 SPECIAL = "semantic_development"   # the cheapest chapter carries the misbehaving submissions
 
+#: The code of a submission that attacks the course: it reads the solutions and the gradebook,
+#: rewrites every gradebook it can find, deletes the other students' work and opens a network
+#: connection. Each attempt prints BLOCKED or DONE.
+INTRUDER = """
+import glob, os, shutil, socket, sqlite3
+def attempt(what, action):
+    try:
+        action()
+        print("DONE", what)
+    except Exception as err:
+        print("BLOCKED", what, type(err).__name__)
+attempt("read the solutions", lambda: open(glob.glob("COURSE/source/*/*.ipynb")[0]).read())
+attempt("read the gradebook", lambda: open("COURSE/gradebook.db", "rb").read())
+attempt("list the submissions", lambda: os.listdir("SUBMISSIONS")[0])
+def rewrite_grades():
+    found = glob.glob("COURSE/*.db") + glob.glob(os.path.expanduser("~/**/*.db"), recursive=True)
+    for path in found + glob.glob("../**/*.db", recursive=True):
+        db = sqlite3.connect(path)
+        db.execute("UPDATE grade SET manual_score = 1, extra_credit = 5")
+        db.commit()
+    if not found:
+        raise FileNotFoundError("no gradebook")
+attempt("rewrite the gradebook", rewrite_grades)
+def delete_work():
+    targets = glob.glob("COURSE/autograded/*") + glob.glob("COURSE/feedback/*") + glob.glob("SUBMISSIONS/*")
+    if not targets:
+        raise FileNotFoundError("nothing to delete")
+    for t in targets:
+        shutil.rmtree(t)
+attempt("delete the others' work", delete_work)
+attempt("open a network connection", lambda: socket.create_connection(("1.1.1.1", 80), timeout=3))
+attempt("write outside its folder", lambda: open("/usr/evil.txt", "w").write("x"))
+"""
+
 
 def _special_submissions(course_dir, folder):
     release = nbformat.read(course_dir / "release" / SPECIAL / f"{SPECIAL}.ipynb", as_version=4)
     solution_ids = _grade_ids(release, "solution")
     check_ids = _grade_ids(release, "grade")
 
-    def loop_and_hoard(nb):
-        for cell in nb.cells:
-            gid = nbgrader_meta(cell).get("grade_id")
-            if gid == solution_ids[0]:
-                cell.source = "while True:\n    pass\n"
-            elif gid == solution_ids[1]:
-                cell.source = "import numpy as np\nhoard = []\nwhile True:\n    hoard.append(np.ones(10**8))\n"
+    def answers(first, second):
+        """An edit that replaces the first two answers by the given code."""
+        def edit(nb):
+            for cell in nb.cells:
+                gid = nbgrader_meta(cell).get("grade_id")
+                if gid in solution_ids[:2]:
+                    cell.source = first if gid == solution_ids[0] else second
+        return edit
+
+    loop_and_hoard = answers("while True:\n    pass\n",
+                             "import numpy as np\nhoard = []\nwhile True:\n    hoard.append(np.ones(10**8))\n")
+    fork_and_grab = answers("import os\nwhile True:\n    os.fork()\n",
+                            "import numpy as np\nx = np.ones(int(100e9 / 8))\n")
 
     def tamper(nb):
         # Edit the first test cell into a pass, delete the second, for a wrong first answer.
@@ -260,9 +301,19 @@ def _special_submissions(course_dir, folder):
                 keep.append(cell)
         nb.cells = keep
 
+    def intrude(nb):
+        # A cell of its own before the answers: every attempt is caught and reported, so that
+        # the answers after it still run.
+        nb.cells.insert(0, nbformat.v4.new_code_cell(INTRUDER.replace("COURSE", str(course_dir.resolve()))
+                                                     .replace("SUBMISSIONS", str(folder.resolve()))))
+
     made = {
         "runaway": _submission(course_dir, SPECIAL, edit=loop_and_hoard),
         "tampered": _submission(course_dir, SPECIAL, wrong=check_ids[0].rsplit("-check", 1)[0], edit=tamper),
+        "forkbomb": _submission(course_dir, SPECIAL, edit=fork_and_grab),
+        # Graded last (students go in alphabetical order), when the others' grades, feedback and
+        # files are all there to be attacked.
+        "zz_intruder": _submission(course_dir, SPECIAL, edit=intrude),
     }
     for student, nb in made.items():
         (folder / student).mkdir(parents=True)
@@ -276,6 +327,13 @@ def _special_submissions(course_dir, folder):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Grade every chapter's submissions, two chapters at a time, each in its own course."""
+    import sandbox
+
+    reason = sandbox.available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
+        pytest.skip(reason)
     root = tmp_path_factory.mktemp("courses")
 
     def run(chapter):
@@ -421,3 +479,65 @@ def test_grades_export_as_csv_matches_the_graded_results(graded, tmp_path):
                 assert row["hint"] == result.hints.get(grade_id, "")
                 expected += 1
         assert n == expected
+
+
+def _other_students(graded):
+    return {s: r for s, r in graded[SPECIAL]["results"].items() if s != "zz_intruder" and not r.error}
+
+
+@pytest.mark.book
+def test_a_submission_cannot_read_the_course_change_grades_or_delete_work(graded):
+    from nbgrader.api import Gradebook
+
+    g = graded[SPECIAL]
+    r = g["results"]["zz_intruder"]
+    assert not r.error, r.error
+    # Every attempt failed in the submission's own cell...
+    autograded = g["course"] / "autograded" / "zz_intruder" / SPECIAL / f"{SPECIAL}.ipynb"
+    printed = "".join(o.get("text", "") for o in nbformat.read(autograded, 4).cells[0].get("outputs", []))
+    attempts = [line for line in printed.splitlines() if line.startswith(("BLOCKED", "DONE"))]
+    assert len(attempts) == 7 and all(a.startswith("BLOCKED") for a in attempts), printed
+    # ... and it is graded on its answers, all correct.
+    assert all(score == max_score for score, max_score in r.scores.values())
+    # Nobody else's grade changed in the gradebook, and their feedback is still there.
+    with Gradebook(f"sqlite:///{g['course'] / 'gradebook.db'}") as gb:
+        for student, result in _other_students(graded).items():
+            submission = gb.find_submission_notebook(SPECIAL, SPECIAL, student)
+            now = {x.name: (float(x.score), float(x.max_score)) for x in submission.grades}
+            assert now == result.scores, student
+            assert all(x.extra_credit in (None, 0) for x in submission.grades)
+            assert Path(result.feedback).exists()
+
+
+@pytest.mark.book
+def test_a_fork_bomb_and_a_huge_allocation_are_stopped_and_the_rest_is_graded(graded):
+    r = graded[SPECIAL]["results"]["forkbomb"]
+    assert not r.error, r.error
+    scores = list(r.scores.values())
+    assert scores[0][0] == 0 and scores[1][0] == 0
+    assert all(s == m for s, m in scores[2:])
+    hints = list(r.hints.values())
+    # The fork bomb meets the process cap (or, were it slower to fork, the time limit).
+    assert hints[0].startswith(("answer stopped at the process cap", "answer stopped at the time limit"))
+    assert hints[1].startswith("answer stopped at the memory cap")
+
+
+def test_grading_refuses_without_the_sandbox_and_says_what_to_install(tmp_path, monkeypatch):
+    import sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    reason = sandbox.available()
+    assert "apt-get install bubblewrap" in reason and "--unsafe-no-sandbox" in reason
+    (tmp_path / "release").mkdir()
+    config = course.SANDBOX_CONFIG.format(tools=str(Path(course.__file__).resolve().parent))
+    (tmp_path / "nbgrader_config.py").write_text(config)
+    with pytest.raises(course.SandboxUnavailable, match="bubblewrap"):
+        course.grade(tmp_path / "none", tmp_path)
+    # nbgrader would log a broken configuration and grade unsandboxed with its defaults: the
+    # grader loads it first and stops.
+    (tmp_path / "nbgrader_config.py").write_text(config + "import no_such_module\n")
+    with pytest.raises(course.SandboxUnavailable, match="does not load"):
+        course.grade(tmp_path / "none", tmp_path)
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    with pytest.raises(course.SandboxUnavailable, match="built without the sandbox"):
+        course.grade(tmp_path / "none", tmp_path)
