@@ -91,9 +91,10 @@ def command(argv, scratch, hide=(), memory_gb=8, max_processes=MAX_PROCESSES):
         cmd += ["--tmpfs", str(home)]
     for path in _shown_again():
         if path.exists():
-            # Folders that bwrap makes on the way are private unless told otherwise.
+            # The folders on the way may lie in a hidden one (the home folder, or /tmp for a
+            # clone there): bwrap makes them private unless told otherwise.
             for parent in reversed(path.parents):
-                if home in parent.parents:
+                if parent != Path("/"):
                     cmd += ["--perms", "0755", "--dir", str(parent)]
             cmd += ["--ro-bind", str(path), str(path)]
     for folder in hide:
