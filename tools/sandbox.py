@@ -67,9 +67,9 @@ def available():
 
 
 def _shown_again():
-    # What the code needs from the folders that are hidden: the interpreter, the environment
-    # and the library (installed in development mode from the repository).
-    return sorted({Path(p).resolve() for p in (sys.base_prefix, sys.prefix, LIBRARY)})
+    # What the code needs from the folders that are hidden: the interpreter, the environment,
+    # the library (installed in development mode from the repository) and the runner.
+    return sorted({Path(p).resolve() for p in (sys.base_prefix, sys.prefix, LIBRARY, RUNNER.parent)})
 
 
 def _user_processes():
