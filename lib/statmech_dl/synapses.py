@@ -711,6 +711,22 @@ def _check_tasks(tasks, held_out):
         raise ValueError(f"held_out must hold one (X, y) per task ({len(tasks)}), got {len(held_out)}")
 
 
+def _start(tasks, held_out, rng, n_hidden, n_epochs, batch_size):
+    """Validated counts, the minibatch generator and the seeded network shared by the two trainers."""
+    import torch
+
+    from . import torch_utils
+
+    n_epochs = v.integer("n_epochs", n_epochs, lo=1)
+    batch_size = v.integer("batch_size", batch_size, lo=1)
+    _check_tasks(tasks, held_out)
+    rng = v.as_generator(rng)
+    gen = torch_utils.generator(rng)
+    torch.manual_seed(int(rng.integers(2**31)))
+    n_out = int(max(t[1].max() for t in tasks)) + 1
+    return n_epochs, batch_size, gen, _mlp(tasks[0][0].shape[1], n_hidden, n_out)
+
+
 def _accuracy(model, sets):
     import torch
 
@@ -748,15 +764,7 @@ def continual_learning(tasks, c, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_s
     from . import torch_utils
 
     c = v.real("c", c, lo=0.0)
-    n_epochs = v.integer("n_epochs", n_epochs, lo=1)
-    batch_size = v.integer("batch_size", batch_size, lo=1)
-    _check_tasks(tasks, held_out)
-    rng = v.as_generator(rng)
-    gen = torch_utils.generator(rng)
-    torch.manual_seed(int(rng.integers(2**31)))
-    n_in = tasks[0][0].shape[1]
-    n_out = int(max(t[1].max() for t in tasks)) + 1
-    model = _mlp(n_in, n_hidden, n_out)
+    n_epochs, batch_size, gen, model = _start(tasks, held_out, rng, n_hidden, n_epochs, batch_size)
     si = SynapticIntelligence(model, c, xi)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
     data = [(torch_utils.tensor(a), torch_utils.tensor(b, None).long()) for a, b, _, _ in tasks]
@@ -801,14 +809,7 @@ def joint_training(tasks, rng, n_hidden=64, n_epochs=20, lr=1e-3, batch_size=64,
 
     from . import torch_utils
 
-    n_epochs = v.integer("n_epochs", n_epochs, lo=1)
-    batch_size = v.integer("batch_size", batch_size, lo=1)
-    _check_tasks(tasks, held_out)
-    rng = v.as_generator(rng)
-    gen = torch_utils.generator(rng)
-    torch.manual_seed(int(rng.integers(2**31)))
-    n_out = int(max(t[1].max() for t in tasks)) + 1
-    model = _mlp(tasks[0][0].shape[1], n_hidden, n_out)
+    n_epochs, batch_size, gen, model = _start(tasks, held_out, rng, n_hidden, n_epochs, batch_size)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
     X = torch_utils.tensor(np.concatenate([t[0] for t in tasks]))
     y = torch_utils.tensor(np.concatenate([t[1] for t in tasks]), None).long()
