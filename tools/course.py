@@ -55,6 +55,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,6 +283,9 @@ class SandboxUnavailable(RuntimeError):
     """Grading was asked to sandbox submissions and the sandbox cannot run here."""
 
 
+_CONFIG_LOCK = threading.Lock()
+
+
 def _check_sandbox_config(course):
     """Make sure that nbgrader, reading the course's configuration, will execute in the sandbox.
 
@@ -292,7 +296,10 @@ def _check_sandbox_config(course):
     from traitlets.config.loader import PyFileConfigLoader
 
     try:
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+        # Two threads importing nbconvert at once (through the configuration) can each see the
+        # other's half-initialised module and fail with a circular ImportError: load one at a time.
+        with _CONFIG_LOCK:
+            config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
         steps = config.Autograde.autograde_preprocessors
     except Exception as err:
         raise SandboxUnavailable(f"{course}/nbgrader_config.py does not load ({type(err).__name__}: {err}); "
