@@ -51,7 +51,6 @@ import csv
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -66,6 +65,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import book_files  # noqa: E402
+import grading  # noqa: E402
 
 ROOT = book_files.ROOT
 DEFAULT_COURSE = ROOT / "_build" / "course"
@@ -351,6 +351,8 @@ class Result:
     hints: dict = field(default_factory=dict)       # grade_id -> message of the failed check
     error: str = ""
     feedback: str = ""
+    seconds: float = 0.0                            # time of the grading task
+    fast: bool = False                              # only the cells the exercises need ran
 
     @property
     def total(self):
@@ -369,14 +371,6 @@ def find_submissions(folder, assignments):
     return found
 
 
-def _memory_cap(gb):
-    limit = int(gb * 2**30)
-
-    def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return apply
-
-
 def _check_notebook(path):
     try:
         text = Path(path).read_text()
@@ -389,45 +383,24 @@ def _check_notebook(path):
     return ""
 
 
-#: Errors of an answer cell that mean the grader stopped it, and what to tell the student.
-_STOPPED = {"KeyboardInterrupt": "stopped at the time limit", "CellTimeoutError": "stopped at the time limit",
-            "MemoryError": "stopped at the memory cap",
-            # os.fork and new threads fail with EAGAIN at the sandbox's cap on processes.
-            "BlockingIOError": "stopped at the process cap"}
-
-
 def _hints(autograded):
-    """The error message of each failed test cell in the autograded notebook.
-
-    When the exercise's answer cell was itself stopped (time limit or memory cap), the hint
-    says so before the check's own message.
-    """
-    hints, stopped = {}, {}
+    """The hint of each failed test cell of an autograded notebook (see ``grading.scores_and_hints``)."""
     nb = nbformat.read(autograded, as_version=4)
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta:
-            continue
-        errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
-        exercise = re.sub(r"-(solution-\d+|check)$", "", meta.get("grade_id", ""))
-        if meta.get("solution") and errors and errors[-1]["ename"] in _STOPPED:
-            stopped[exercise] = f"answer {_STOPPED[errors[-1]['ename']]} ({errors[-1]['ename']}); "
-        if meta.get("grade") and errors:
-            out = errors[-1]
-            hints[meta["grade_id"]] = stopped.get(exercise, "") + f"{out['ename']}: {out['evalue']}"
-    return hints
+    return grading.scores_and_hints(nb, grading.verdicts_from_outputs(nb))[1]
 
 
 def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_GB, assignments=None,
-          sandboxed=True):
-    """Autograde every submission under ``submissions``; return a list of :class:`Result`.
+          sandboxed=True, workers=None, scheduler=None, fast=True, progress=True):
+    """Grade every submission under ``submissions``; return a list of :class:`Result`.
 
-    Each submission runs in the sandbox of ``tools/sandbox.py``, which hides the course and the
-    submissions from it; ``sandboxed=False`` runs it with the grader's own rights instead, and
-    is for machines without bubblewrap whose instructor accepts that risk.
+    Each submission is one task of ``tools/grading.py``, run on a local Dask cluster of
+    ``workers`` processes (one per core by default; 0 grades in this process) or on the cluster
+    of the Dask ``scheduler`` at that address. Its code runs in the sandbox of
+    ``tools/sandbox.py``, which hides the course and the submissions from it; ``sandboxed=False``
+    runs it with the grader's own rights instead, and is for machines without bubblewrap whose
+    instructor accepts that risk. ``fast=False`` executes every cell of every submission instead
+    of only those the exercises need.
     """
-    from nbgrader.api import Gradebook
-
     import sandbox
 
     course = Path(course).resolve()
@@ -435,48 +408,42 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
         raise FileNotFoundError(f"{course} has no release/ folder: run `make assignments` first")
     if sandboxed:
         _check_sandbox_config(course)
-    env = dict(os.environ, STATMECH_SANDBOX="on" if sandboxed else "off",
-               STATMECH_SANDBOX_HIDE=str(Path(submissions).resolve()),
-               STATMECH_SANDBOX_MEMORY_GB=str(memory_gb))
-    if sandboxed:
         reason = sandbox.available()
         if reason:
             raise SandboxUnavailable(reason)
     assignments = assignments or sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
-    results = []
     found = find_submissions(submissions, assignments)
-    progress = Progress(len(found))
+    results = {(student, name): Result(student, name, str(path)) for student, name, path in found}
+    releases = {name: (course / "release" / name / f"{name}.ipynb").read_text() for name in assignments}
+    texts, tasks = {}, []
     for student, name, path in found:
-        progress.update(len(results))
-        result = Result(student, name, str(path))
-        results.append(result)
         problem = _check_notebook(path)
         if problem:
-            result.error = f"{path}: {problem}; nothing was graded for {student}/{name}"
+            results[student, name].error = f"{path}: {problem}; nothing was graded for {student}/{name}"
             continue
-        target = course / "submitted" / student / name
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        shutil.copy(path, target / f"{name}.ipynb")
-        _run(["db", "student", "add", student], course, env=env)
-        proc = _run(["autograde", name, "--student", student, "--force",
-                     f"--Execute.timeout={timeout}"],
-                    course, env=env, preexec_fn=_memory_cap(memory_gb))
-        autograded = course / "autograded" / student / name / f"{name}.ipynb"
-        if proc.returncode or not autograded.exists():
-            result.error = f"{path}: nbgrader autograde failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
-            continue
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-            submission = gb.find_submission_notebook(name, name, student)
-            result.scores = {g.name: (float(g.score), float(g.max_score)) for g in submission.grades}
-        result.hints = _hints(autograded)
-        _run(["generate_feedback", name, "--student", student, "--force"], course, env=env)
-        feedback = course / "feedback" / student / name / f"{name}.html"
-        result.feedback = str(feedback) if feedback.exists() else ""
-    progress.update(len(results))
-    progress.close()
-    return results
+        texts[student, name] = Path(path).read_text()
+        tasks.append({"student": student, "assignment": name, "submission": texts[student, name],
+                      "release": releases[name], "timeout": timeout, "memory_gb": memory_gb,
+                      "hide": [str(course), str(Path(submissions).resolve())], "sandboxed": sandboxed,
+                      "fast": fast})
+    bar = Progress(len(found), stream=None if progress else open(os.devnull, "w"))
+    done = len(found) - len(tasks)
+    bar.update(done)
+
+    def on_result(out):
+        nonlocal done
+        result = results[out["student"], out["assignment"]]
+        result.scores, result.hints = out["scores"], out["hints"]
+        result.seconds, result.fast = out.get("seconds", 0.0), out.get("fast", False)
+        if out["error"]:
+            result.error = f"{result.file}: {out['error']}"
+        result.feedback = grading.record(course, out, texts[out["student"], out["assignment"]])
+        done += 1
+        bar.update(done)
+
+    grading.run(tasks, on_result, scheduler=scheduler, workers=workers)
+    bar.close()
+    return [results[student, name] for student, name, _ in found]
 
 
 class Progress:

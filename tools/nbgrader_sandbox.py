@@ -16,6 +16,7 @@ import nbformat
 from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute
 
+import grading
 import sandbox
 
 
@@ -43,6 +44,10 @@ class SandboxedExecute(Execute):
             if not dst.exists():
                 raise RuntimeError(f"the sandbox returned no notebook (exit code {code}): {err[-2000:]}")
             executed = nbformat.read(dst, as_version=4)
+        # The verdicts are computed here, from the answers' records, where the submission's code
+        # never ran; nbgrader then scores the test cells by their (replaced) outputs.
+        notebook = resources.get("nbgrader", {}).get("notebook", "")
+        grading.judge_notebook(executed, f"statmech_dl.exercises.{notebook}")
         return executed, resources
 
 #: nbgrader's own autograde preprocessors, with SandboxedExecute in place of Execute.

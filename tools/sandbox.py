@@ -36,6 +36,8 @@ _count = itertools.count()
 #: Processes and threads the submission may have at once: a kernel needs a few dozen.
 MAX_PROCESSES = 256
 RUNNER = Path(__file__).resolve().with_name("sandbox_run.py")
+#: statmech_dl.exercises.answer_records.GRADING_ENV (not imported: the sandbox needs no library).
+GRADING_ENV = "STATMECH_DL_GRADING"
 LIBRARY = Path(__file__).resolve().parents[1] / "lib"
 INSTALL = ("grading runs each submission in a bubblewrap sandbox, which is not available here: "
            "install it (Debian or Ubuntu: apt-get install bubblewrap) or, accepting that "
@@ -106,7 +108,9 @@ def command(argv, scratch, hide=(), memory_gb=8, max_processes=MAX_PROCESSES):
             "--setenv", "HOME", scratch, "--setenv", "TMPDIR", "/tmp",
             "--setenv", "JUPYTER_RUNTIME_DIR", "/tmp/jupyter", "--setenv", "MPLCONFIGDIR", "/tmp/mpl",
             "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "USER", "student",
-            "--setenv", "LOGNAME", "student"]
+            "--setenv", "LOGNAME", "student",
+            # The checks display records of the answers, which the grader judges outside.
+            "--setenv", GRADING_ENV, "1"]
     limits = ["prlimit", f"--as={int(memory_gb * 2**30)}"]
     if _root():
         # Root is exempt from the process cap: drop to an unprivileged user of this sandbox's
@@ -121,13 +125,22 @@ def command(argv, scratch, hide=(), memory_gb=8, max_processes=MAX_PROCESSES):
     return cmd + ["--", *limits, "--", *argv]
 
 
-def execute_notebook(nb_path, out_path, hide=(), timeout=120, memory_gb=8, kernel_name="python3"):
+def _address_space(gb):
+    import resource
+
+    limit = int(gb * 2**30)
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def execute_notebook(nb_path, out_path, hide=(), timeout=120, memory_gb=8, kernel_name="python3",
+                     sandboxed=True):
     """Execute the notebook ``nb_path`` in the sandbox and write the executed notebook to ``out_path``.
 
     Cells run with errors allowed and each under ``timeout`` seconds (a cell that runs over is
     interrupted and shows a ``CellTimeoutError``); the whole run is stopped after the sum of
     the cells' limits. Returns ``(exit_code, stderr)`` of the sandbox; ``out_path`` is written
-    whenever the runner got as far as writing its result.
+    whenever the runner got as far as writing its result. ``sandboxed=False`` runs it with the
+    grader's own rights (``--unsafe-no-sandbox``), under the same limits of time and memory.
     """
     nb_path = Path(nb_path)
     with tempfile.TemporaryDirectory(prefix="submission-") as scratch:
@@ -137,9 +150,13 @@ def execute_notebook(nb_path, out_path, hide=(), timeout=120, memory_gb=8, kerne
         os.chmod(scratch / "notebook.ipynb", 0o666)
         argv = [sys.executable, str(RUNNER), "notebook.ipynb", "executed.ipynb", str(timeout), kernel_name]
         n_cells = max(1, nb_path.read_text().count('"cell_type": "code"'))
+        if sandboxed:
+            argv, extra = command(argv, scratch, hide, memory_gb), {}
+        else:
+            extra = {"cwd": scratch, "env": dict(os.environ, **{GRADING_ENV: "1"}),
+                     "preexec_fn": _address_space(memory_gb)}
         try:
-            proc = subprocess.run(command(argv, scratch, hide, memory_gb), capture_output=True, text=True,
-                                  timeout=timeout * n_cells + 60)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * n_cells + 60, **extra)
             code, err = proc.returncode, proc.stderr
         except subprocess.TimeoutExpired as exc:
             code, err = -9, f"the notebook ran over {exc.timeout} s in all and was stopped"

@@ -4,10 +4,12 @@ import numpy as np
 
 from .. import synapses
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_serial_initial_snr", "check_equilibrium", "check_kemeny"]
 
 
+@recorded
 def check_serial_initial_snr(serial_initial_snr):
     """Exercise ``ex-cs-serial-snr``: ``serial_initial_snr(n_states, n_synapses)``, SNR(0) of the serial chain (q = 1, f_pot = 1/2)."""
     require_callable(serial_initial_snr, "serial_initial_snr")
@@ -21,6 +23,7 @@ def check_serial_initial_snr(serial_initial_snr):
     passed()
 
 
+@recorded
 def check_kemeny(kemeny):
     """Exercise ``ex-cs-kemeny``: ``kemeny(m_pot, m_dep, f_pot)``, Kemeny's constant of the forgetting process."""
     require_callable(kemeny, "kemeny")
@@ -35,6 +38,7 @@ def check_kemeny(kemeny):
     passed()
 
 
+@recorded
 def check_equilibrium(equilibrium_distribution):
     """Exercise ``ex-cs-equilibrium``: ``equilibrium_distribution(m_pot, m_dep, f_pot)``."""
     require_callable(equilibrium_distribution, "equilibrium_distribution")

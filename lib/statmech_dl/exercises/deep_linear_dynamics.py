@@ -6,11 +6,13 @@ from .. import init
 from .. import linear_dynamics as ld
 from .. import saddles
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_three_layer_time", "check_hessian_top", "check_haar", "check_product_variance",
            "check_typical_value"]
 
 
+@recorded
 def check_three_layer_time(learning_time_3):
     """Exercise ``ex-dld-time``: ``learning_time_3(s, u0, uf, tau)`` in closed form."""
     require_callable(learning_time_3, "three_layer_time")
@@ -21,6 +23,7 @@ def check_three_layer_time(learning_time_3):
     passed()
 
 
+@recorded
 def check_hessian_top(top_eigenvalue):
     """Exercise ``ex-dld-curvature``: ``top_eigenvalue(s, n_layers)`` of a scalar chain."""
     require_callable(top_eigenvalue, "hessian_top")
@@ -32,6 +35,7 @@ def check_hessian_top(top_eigenvalue):
     passed()
 
 
+@recorded
 def check_haar(haar_orthogonal, n=3, n_samples=3000):
     """Exercise ``ex-dld-haar``: ``haar_orthogonal(n, rng)`` must be exactly Haar."""
     require_callable(haar_orthogonal, "haar")
@@ -51,6 +55,7 @@ def check_haar(haar_orthogonal, n=3, n_samples=3000):
     passed()
 
 
+@recorded
 def check_product_variance(variance):
     """Exercise ``ex-dld-spectrum``: ``variance(depth)`` of the squared singular values."""
     require_callable(variance, "product_variance")
@@ -62,6 +67,7 @@ def check_product_variance(variance):
     passed()
 
 
+@recorded
 def check_typical_value(typical, depth_tenfold):
     """Exercise ``ex-dld-spectrum``: ``typical(L)``, the geometric-mean squared singular value, and the depth
     at which it is ten times smaller than the mean."""

@@ -4,10 +4,12 @@ import numpy as np
 
 from .. import diffusion
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_marginal", "check_posterior_variance", "check_null_bound", "check_gaussian_kl", "check_ksd_gaussian"]
 
 
+@recorded
 def check_marginal(marginal):
     """Exercise ``ex-dm-marginal``: ``marginal(t, betas)``."""
     require_callable(marginal, "marginal")
@@ -19,6 +21,7 @@ def check_marginal(marginal):
     passed()
 
 
+@recorded
 def check_posterior_variance(posterior_variance):
     """Exercise ``ex-dm-posterior-variance``: ``posterior_variance(t, betas)``."""
     require_callable(posterior_variance, "posterior_variance")
@@ -30,6 +33,7 @@ def check_posterior_variance(posterior_variance):
     passed()
 
 
+@recorded
 def check_null_bound(null_bound):
     """Exercise ``ex-dm-null``: ``null_bound(d)``."""
     require_callable(null_bound, "null_bound")
@@ -40,6 +44,7 @@ def check_null_bound(null_bound):
     passed()
 
 
+@recorded
 def check_gaussian_kl(gaussian_kl):
     """Exercise ``ex-dm-kl``: ``gaussian_kl(mu1, var1, mu2, var2)``, KL(N(mu1, var1 I) || N(mu2, var2 I)) in nats."""
     require_callable(gaussian_kl, "gaussian_kl")
@@ -55,6 +60,7 @@ def check_gaussian_kl(gaussian_kl):
     passed()
 
 
+@recorded
 def check_ksd_gaussian(ksd_gaussian):
     """Exercise ``ex-dm-ksd``: ``ksd_gaussian(m, v, h, d)``, the squared KSD of N(m, v I) samples against N(0, I)
     with a Gaussian kernel of bandwidth h (``m`` a vector of length d)."""

@@ -4,10 +4,12 @@ import numpy as np
 
 from .. import isometry as iso
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_relu_variance", "check_bernoulli_s", "check_top_atom"]
 
 
+@recorded
 def check_relu_variance(relu_variance):
     """Exercise ``ex-di-relu``: ``relu_variance(depth, weights)`` for critical ReLU networks."""
     require_callable(relu_variance, "relu_variance")
@@ -20,6 +22,7 @@ def check_relu_variance(relu_variance):
     passed()
 
 
+@recorded
 def check_bernoulli_s(bernoulli_s):
     """Exercise ``ex-di-bernoulli``: the S-transform ``bernoulli_s(z, p)`` of a Bernoulli diagonal."""
     require_callable(bernoulli_s, "bernoulli_s")
@@ -34,6 +37,7 @@ def check_bernoulli_s(bernoulli_s):
     passed()
 
 
+@recorded
 def check_top_atom(top_atom):
     """Exercise ``ex-di-atom``: ``top_atom(p, depth)``, the point mass of orthogonal hard tanh at sigma_w^(2L)."""
     require_callable(top_atom, "top_atom")

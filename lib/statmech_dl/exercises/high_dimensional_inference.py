@@ -4,10 +4,12 @@ import numpy as np
 
 from .. import inference
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_ridge_error", "check_cramer_rao_error", "check_sparse_posterior_mean"]
 
 
+@recorded
 def check_ridge_error(ridge_error):
     """Exercise ``ex-hdi-ridge``: ``ridge_error(alpha, noise_var, gamma)``, the asymptotic error of ridge regression."""
     require_callable(ridge_error, "ridge_error")
@@ -21,6 +23,7 @@ def check_ridge_error(ridge_error):
     passed()
 
 
+@recorded
 def check_cramer_rao_error(cramer_rao_error):
     """Exercise ``ex-hdi-cramer-rao``: ``cramer_rao_error(alpha)``, the bound's q for Laplace noise of unit variance."""
     require_callable(cramer_rao_error, "cramer_rao_error")
@@ -35,6 +38,7 @@ def check_cramer_rao_error(cramer_rao_error):
     passed()
 
 
+@recorded
 def check_sparse_posterior_mean(sparse_posterior_mean):
     """Exercise ``ex-hdi-sparse-denoiser``: ``sparse_posterior_mean(v, delta, rho)``."""
     require_callable(sparse_posterior_mean, "sparse_posterior_mean")

@@ -4,10 +4,12 @@ import numpy as np
 
 from .. import retina
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_spearman_brown", "check_feve", "check_linear_drive", "check_binomial_fano", "check_loss_curvature"]
 
 
+@recorded
 def check_spearman_brown(spearman_brown):
     """Exercise ``ex-rc-spearman-brown``: ``spearman_brown(rho, factor)``, the reliability of ``factor`` times as many repeats."""
     require_callable(spearman_brown, "spearman_brown")
@@ -19,6 +21,7 @@ def check_spearman_brown(spearman_brown):
     passed()
 
 
+@recorded
 def check_feve(feve):
     """Exercise ``ex-rc-feve``: ``feve(prediction, trials)`` for trials ``(n_repeats, n_frames, n_cells)``."""
     require_callable(feve, "feve")
@@ -34,6 +37,7 @@ def check_feve(feve):
     passed()
 
 
+@recorded
 def check_linear_drive(linear_drive):
     """Exercise ``ex-rc-alignment``: ``linear_drive(stimulus, kernel)`` with the chapter's alignment."""
     require_callable(linear_drive, "linear_drive")
@@ -49,6 +53,7 @@ def check_linear_drive(linear_drive):
     passed()
 
 
+@recorded
 def check_binomial_fano(binomial_fano):
     """Exercise ``ex-rc-binomial-fano``: ``binomial_fano(mean_p, var_p, n_max)``, the Fano factor of a binomial
     count whose spike probability varies across trials with mean ``mean_p`` and variance ``var_p``."""
@@ -63,6 +68,7 @@ def check_binomial_fano(binomial_fano):
     passed()
 
 
+@recorded
 def check_loss_curvature(loss_curvature):
     """Exercise ``ex-rc-convexity``: ``loss_curvature(z, n)``, the second derivative in z of the Poisson loss
     softplus(z) - n log softplus(z)."""

@@ -4,10 +4,12 @@ import numpy as np
 
 from .. import saddles
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_hessian_variances", "check_autoencoder_index", "check_toy_step"]
 
 
+@recorded
 def check_hessian_variances(hessian_variances):
     """Exercise ``ex-sp-hessian-variance``: ``hessian_variances(n, p)`` returns the variances of an off-diagonal and a diagonal entry of the tangent Hessian."""
     require_callable(hessian_variances, "hessian_variances")
@@ -27,6 +29,7 @@ def check_hessian_variances(hessian_variances):
     passed()
 
 
+@recorded
 def check_autoencoder_index(autoencoder_index):
     """Exercise ``ex-sp-autoencoder``: ``autoencoder_index(eigenvalues, subset)``."""
     require_callable(autoencoder_index, "autoencoder_index")
@@ -43,6 +46,7 @@ def check_autoencoder_index(autoencoder_index):
     passed()
 
 
+@recorded
 def check_toy_step(toy_step):
     """Exercise ``ex-sp-toy-maps``: ``toy_step(x, y, method)``, one undamped step of ``"newton"`` or ``"saddle_free"``."""
     require_callable(toy_step, "toy_step")

@@ -10,6 +10,7 @@ import numpy as np
 from .. import linear_dynamics as ld
 from .. import semantic as sm
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = [
     "check_half_time",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 
+@recorded
 def check_half_time(half_time):
     """Exercise ``ex-semdev-half-time``: ``half_time(s, a0, tau)`` of a three-layer mode."""
     require_callable(half_time, "half_time")
@@ -31,6 +33,7 @@ def check_half_time(half_time):
     passed()
 
 
+@recorded
 def check_tree_eigenvalues(tree_eigenvalues):
     """Exercise ``ex-semdev-tree``: the four eigenvalues of a depth-2 binary tree."""
     require_callable(tree_eigenvalues, "tree_eigenvalues")
@@ -44,6 +47,7 @@ def check_tree_eigenvalues(tree_eigenvalues):
     passed()
 
 
+@recorded
 def check_min_category_features(min_category_features):
     """Exercise ``ex-semdev-coherence``: the fewest features that make a category learnable."""
     require_callable(min_category_features, "min_category_features")
@@ -84,6 +88,7 @@ def illusory_peak_time(a0=1e-3, tau=1.0):
     return float(res.x)
 
 
+@recorded
 def check_illusory_peak(t_peak, a0=1e-3):
     """Exercise ``ex-semdev-illusory``: when does the network most believe pine has leaves?"""
     expected = illusory_peak_time(a0)

@@ -5,10 +5,12 @@ import numpy as np
 from .. import meanfield as mf
 from .. import nonlinearities
 from . import assert_close, passed, require_callable
+from .answer_records import recorded
 
 __all__ = ["check_relu_chi1", "check_erf_chi1", "check_curvature_fixed_point"]
 
 
+@recorded
 def check_relu_chi1(relu_chi1):
     """Exercise ``ex-tc-relu``: ``relu_chi1(sigma_w)`` for ReLU networks."""
     require_callable(relu_chi1, "relu_chi1")
@@ -18,6 +20,7 @@ def check_relu_chi1(relu_chi1):
     passed()
 
 
+@recorded
 def check_erf_chi1(erf_chi1):
     """Exercise ``ex-tc-erf``: ``erf_chi1(sigma_w, q)``, chi1 of an erf network at length ``q``, in closed form."""
     require_callable(erf_chi1, "erf_chi1")
@@ -29,6 +32,7 @@ def check_erf_chi1(erf_chi1):
     passed()
 
 
+@recorded
 def check_curvature_fixed_point(kappa_fixed):
     """Exercise ``ex-tc-curvature``: ``kappa_fixed(chi1, chi2)``, the fixed point of the curvature map."""
     require_callable(kappa_fixed, "curvature_fixed_point")
