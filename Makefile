@@ -70,7 +70,8 @@ assignments: $(VENV)/.installed
 #   make grade SUBMISSIONS=path/to/folder
 grade: $(VENV)/.installed sandbox
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder"; exit 2; }
-	$(BIN)/python tools/course.py grade $(SUBMISSIONS) --course $(COURSE) $(if $(UNSAFE_NO_SANDBOX),--unsafe-no-sandbox)
+	$(BIN)/python tools/course.py grade $(SUBMISSIONS) --course $(COURSE) $(if $(UNSAFE_NO_SANDBOX),--unsafe-no-sandbox) \
+	  $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(FULL),--full)
 
 # The gradebook as CSV (student, assignment, exercise, points, max_points, hint):
 #   make grades-csv [OUTPUT=file.csv]

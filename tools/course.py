@@ -543,6 +543,12 @@ def main(argv=None):
     g.add_argument("--course", default=DEFAULT_COURSE)
     g.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds per cell")
     g.add_argument("--memory-gb", type=float, default=MEMORY_GB, help="address-space cap of a kernel")
+    g.add_argument("--workers", type=int, default=None,
+                   help="worker processes of the local Dask cluster (default: one per core; 0: grade here)")
+    g.add_argument("--scheduler", default=None,
+                   help="address of a running Dask scheduler (e.g. tcp://host:8786) to grade on its cluster")
+    g.add_argument("--full", action="store_true",
+                   help="execute every cell of every submission, not only those the exercises need")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run submissions with your own rights (only where bubblewrap is unavailable)")
     e = sub.add_parser("export", help="write the gradebook's grades as CSV")
@@ -561,7 +567,8 @@ def main(argv=None):
         return 0
     try:
         results = grade(args.submissions, args.course, args.timeout, args.memory_gb,
-                        sandboxed=not args.unsafe_no_sandbox)
+                        sandboxed=not args.unsafe_no_sandbox, workers=args.workers,
+                        scheduler=args.scheduler, fast=not args.full)
     except SandboxUnavailable as err:
         print(f"make grade: {err}", file=sys.stderr)
         return 2

@@ -15,7 +15,9 @@ import json
 import os
 import re
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jupytext
@@ -24,6 +26,7 @@ import pytest
 
 import book_files
 import course
+import grading
 
 CHAPTERS = course.chapters_with_exercises()
 # For work on one chapter: COURSE_CHAPTERS=semantic_development,retina_cnns pytest tests/course
@@ -271,6 +274,37 @@ attempt("write outside its folder", lambda: open("/usr/evil.txt", "w").write("x"
 """
 
 
+#: Code appended to a wrong first answer that would make the check pass in the kernel.
+PATCHES = {
+    # Every check of the chapter's module replaced by one that prints a pass.
+    "patch_module": """
+import statmech_dl.exercises.semantic_development as m
+for name in dir(m):
+    if name.startswith("check_"):
+        setattr(m, name, lambda *args, **kwargs: print("Correct: your answer passes every test case."))
+""",
+    # NumPy's comparison made to agree with anything.
+    "patch_numpy": """
+import numpy
+numpy.allclose = lambda *args, **kwargs: True
+""",
+    # builtins: every later import of the checks' module gets a fake one that passes everything.
+    "patch_builtins": """
+import builtins, types
+real_import = builtins.__import__
+fake = types.ModuleType("checks")
+fake.__getattr__ = lambda name: (lambda *args, **kwargs: print("Correct: your answer passes every test case."))
+def fake_import(name, globals=None, locals=None, fromlist=(), level=0):
+    if name.startswith("statmech_dl.exercises"):
+        parent = types.ModuleType("statmech_dl.exercises")
+        parent.semantic_development = fake
+        return parent
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = fake_import
+""",
+}
+
+
 def _special_submissions(course_dir, folder):
     release = nbformat.read(course_dir / "release" / SPECIAL / f"{SPECIAL}.ipynb", as_version=4)
     solution_ids = _grade_ids(release, "solution")
@@ -302,10 +336,22 @@ def _special_submissions(course_dir, folder):
         nb.cells = keep
 
     def intrude(nb):
-        # A cell of its own before the answers: every attempt is caught and reported, so that
-        # the answers after it still run.
-        nb.cells.insert(0, nbformat.v4.new_code_cell(INTRUDER.replace("COURSE", str(course_dir.resolve()))
-                                                     .replace("SUBMISSIONS", str(folder.resolve()))))
+        # At the top of the first answer: every attempt is caught and reported, so that the
+        # answer after it still runs.
+        code = INTRUDER.replace("COURSE", str(course_dir.resolve())).replace("SUBMISSIONS", str(folder.resolve()))
+        for cell in nb.cells:
+            if nbgrader_meta(cell).get("grade_id") == solution_ids[0]:
+                cell.source = code + "\n" + cell.source
+                break
+
+    def patch(code):
+        """An edit that appends ``code`` to the (wrong) first answer."""
+        def edit(nb):
+            for cell in nb.cells:
+                if nbgrader_meta(cell).get("grade_id") == solution_ids[0]:
+                    cell.source += "\n" + code
+                    break
+        return edit
 
     made = {
         "runaway": _submission(course_dir, SPECIAL, edit=loop_and_hoard),
@@ -315,6 +361,9 @@ def _special_submissions(course_dir, folder):
         # files are all there to be attacked.
         "zz_intruder": _submission(course_dir, SPECIAL, edit=intrude),
     }
+    wrong_first = check_ids[0].rsplit("-check", 1)[0]
+    for student, code in PATCHES.items():
+        made[student] = _submission(course_dir, SPECIAL, wrong=wrong_first, edit=patch(code))
     for student, nb in made.items():
         (folder / student).mkdir(parents=True)
         nbformat.write(nb, folder / student / f"{SPECIAL}.ipynb")
@@ -324,9 +373,42 @@ def _special_submissions(course_dir, folder):
     (folder / "malformed" / f"{SPECIAL}.ipynb").write_text('{"cells": [ {"cell_type": "code"')
 
 
+VARIANTS = ("solution", "unchanged", "wrong")
+
+
+def _mixed(course_dir, name):
+    """The release with answer i of the chapter in variant VARIANTS[i % 3], and those variants."""
+    source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", as_version=4)
+    release = nbformat.read(course_dir / "release" / name / f"{name}.ipynb", as_version=4)
+    checks = _grade_ids(source, "grade")
+    variant = {c.rsplit("-check", 1)[0]: VARIANTS[i % 3] for i, c in enumerate(checks)}
+    solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if nbgrader_meta(c).get("solution")}
+    for cell in release.cells:
+        gid = nbgrader_meta(cell).get("grade_id", "")
+        if gid in solutions:
+            kind = variant[grading.exercise_of(gid)]
+            if kind == "solution":
+                cell.source = solutions[gid]
+            elif kind == "wrong":
+                cell.source = _wrong_code(solutions[gid])
+    return release, {c: variant[c.rsplit("-check", 1)[0]] for c in checks}
+
+
+def _write_submission(folder, student, name, nb):
+    (folder / student).mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / student / f"{name}.ipynb")
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade every chapter's submissions, two chapters at a time, each in its own course."""
+    """One course of every chapter, graded by two graders at once.
+
+    The first grades, in this process on a local Dask cluster and through the fast path, every
+    chapter's solution and a mixed submission (solutions, unchanged stubs and wrong answers),
+    and the misbehaving submissions of one chapter. The second, started beside it as a separate
+    ``tools/course.py grade`` process, grades the same mixed submissions under another name with
+    every cell executed: the fast path must score what full execution scores.
+    """
     import sandbox
 
     reason = sandbox.available()
@@ -334,37 +416,49 @@ def graded(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
         pytest.skip(reason)
-    root = tmp_path_factory.mktemp("courses")
-
-    def run(chapter):
+    root = tmp_path_factory.mktemp("course")
+    course_dir = root / "course"
+    course.build(course_dir, CHAPTERS)
+    fast, full = root / "submissions", root / "full"
+    info = {}
+    for chapter in CHAPTERS:
         name = chapter.stem
-        course_dir = root / name / "course"
-        course.build(course_dir, [chapter])
-        folder = root / name / "submissions"
-        exercises = _grade_ids(nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4), "grade")
-        first = exercises[0].rsplit("-check", 1)[0]
-        for student, nb in [("solution", nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4)),
-                            ("wrong", _submission(course_dir, name, wrong=first))]:
-            (folder / student).mkdir(parents=True)
-            nbformat.write(nb, folder / student / f"{name}.ipynb")
-        (folder / "unchanged").mkdir()
-        (folder / "unchanged" / f"{name}.ipynb").write_bytes(
-            (course_dir / "release" / name / f"{name}.ipynb").read_bytes())
-        if name == SPECIAL:
-            _special_submissions(course_dir, folder)
-        before = {p: _digest(p) for p in folder.rglob("*.ipynb")}
-        # The runaway loop costs its chapter the whole time limit: the cheapest chapter carries it
-        # with a short limit (its longest cell takes a few seconds); the others keep the default.
-        timeout = 30 if name == SPECIAL else course.TIMEOUT
-        results = course.grade(folder, course_dir, timeout=timeout, memory_gb=course.MEMORY_GB)
-        after = {p: _digest(p) for p in folder.rglob("*.ipynb")}
-        return name, {"results": {r.student: r for r in results}, "exercises": exercises, "first": first,
-                      "unchanged_files": before == after, "course": course_dir}
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        out = dict(pool.map(run, CHAPTERS))
-    summary = {name: {s: r.total for s, r in g["results"].items()} for name, g in out.items()}
-    print("\nscores (got, max):\n" + json.dumps(summary, indent=1))
+        source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4)
+        mixed, variants = _mixed(course_dir, name)
+        _write_submission(fast, "solution", name, source)
+        _write_submission(fast, "mixed", name, mixed)
+        _write_submission(full, "mixed_full", name, mixed)
+        info[name] = {"exercises": _grade_ids(source, "grade"), "variants": variants, "course": course_dir}
+    _special_submissions(course_dir, fast)
+    before = {p: _digest(p) for p in fast.rglob("*.ipynb")}
+    start = time.perf_counter()
+    # The full grader: its own process, one worker, every cell under the default time limit.
+    other = subprocess.Popen([sys.executable, str(Path(course.__file__)), "grade", str(full), "--course",
+                              str(course_dir), "--full", "--workers", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The runaway answers cost the whole time limit, so it is short here: no cell that the fast
+    # path runs takes more than a few seconds.
+    results = course.grade(fast, course_dir, timeout=30, memory_gb=course.MEMORY_GB, workers=2)
+    fast_seconds = time.perf_counter() - start
+    log, _ = other.communicate(timeout=3600)
+    full_seconds = time.perf_counter() - start
+    assert other.returncode == 0, log[-5000:]
+    full_results = json.loads((course_dir / "reports" / "grades.json").read_text())
+    after = {p: _digest(p) for p in fast.rglob("*.ipynb")}
+    by = {}
+    for r in results:
+        by.setdefault(r.assignment, {})[r.student] = r
+    for r in full_results:
+        res = course.Result(r["student"], r["assignment"], r["file"], {k: tuple(v) for k, v in r["scores"].items()},
+                            r["hints"], r["error"], r["feedback"], r["seconds"], r["fast"])
+        by[r["assignment"]][r["student"]] = res
+    out = {name: dict(info[name], results=by[name]) for name in info}
+    out["_"] = {"unchanged_files": before == after, "course": course_dir, "fast_seconds": fast_seconds,
+                "full_seconds": full_seconds}
+    summary = {name: {s: (r.total, round(r.seconds, 1), r.fast) for s, r in g["results"].items()}
+               for name, g in out.items() if name != "_"}
+    print(f"\nfast grader {fast_seconds:.0f} s, full grader {full_seconds:.0f} s; "
+          "(got, max), seconds, fast path:\n" + json.dumps(summary, indent=1))
     return out
 
 
@@ -380,26 +474,68 @@ def test_solutions_get_full_marks(graded, name):
 
 @pytest.mark.book
 @pytest.mark.parametrize("name", IDS)
-def test_unchanged_release_gets_zero_on_every_exercise(graded, name):
-    r = graded[name]["results"]["unchanged"]
+def test_stubs_and_wrong_answers_score_zero_and_show_the_hint(graded, name):
+    r = graded[name]["results"]["mixed"]
     assert not r.error, r.error
     assert list(r.scores) == graded[name]["exercises"], "every exercise is reported"
-    assert all(score == 0 for score, _ in r.scores.values())
+    feedback = html.unescape(re.sub(r"<[^>]+>", "", open(r.feedback).read()))
+    for gid, variant in graded[name]["variants"].items():
+        score, max_score = r.scores[gid]
+        assert score == (max_score if variant == "solution" else 0), (variant, course.report([r]))
+        if variant == "wrong":
+            hint = r.hints[gid]
+            assert hint.startswith("AssertionError: "), hint
+            # The feedback page shows the hint (its text, once the markup and escapes are removed).
+            assert hint.split(": ", 1)[1][:40] in feedback
+        if variant == "unchanged":
+            assert r.hints[gid].startswith(("NotImplementedError", "NameError")), r.hints[gid]
 
 
 @pytest.mark.book
 @pytest.mark.parametrize("name", IDS)
-def test_wrong_answer_loses_only_its_points_and_shows_the_hint(graded, name):
-    r = graded[name]["results"]["wrong"]
-    wrong = graded[name]["first"] + "-check"
+def test_the_fast_path_scores_what_full_execution_scores(graded, name):
+    fast, full = graded[name]["results"]["mixed"], graded[name]["results"]["mixed_full"]
+    assert fast.fast and not full.fast and not full.error, full.error
+    assert fast.scores == full.scores and fast.hints == full.hints, course.report([fast, full])
+    # Every submission of the chapter that could be followed took the fast path.
+    assert graded[name]["results"]["solution"].fast
+
+
+@pytest.mark.book
+def test_two_graders_at_once_leave_a_sound_gradebook(graded):
+    import sqlite3
+
+    from nbgrader.api import Gradebook
+
+    course_dir = graded["_"]["course"]
+    db = sqlite3.connect(course_dir / "gradebook.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    # Each grader's grades are all there, once each, as each grader computed them.
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        for name in IDS:
+            for student, result in graded[name]["results"].items():
+                if result.error and not result.scores:
+                    continue
+                submission = gb.find_submission_notebook(name, name, student)
+                assert {g.name: (float(g.score), float(g.max_score)) for g in submission.grades} == result.scores
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("student", sorted(PATCHES))
+def test_a_patched_check_numpy_or_builtins_gains_nothing(graded, student):
+    r = graded[SPECIAL]["results"][student]
     assert not r.error, r.error
-    for gid, (score, max_score) in r.scores.items():
-        assert score == (0 if gid == wrong else max_score), course.report([r])
-    hint = r.hints[wrong]
-    assert hint.startswith("AssertionError: "), hint
-    # The feedback page shows the hint (its text, once the HTML's markup and escapes are removed).
-    feedback = html.unescape(re.sub(r"<[^>]+>", "", open(r.feedback).read()))
-    assert hint.split(": ", 1)[1][:40] in feedback
+    scores = list(r.scores.values())
+    assert scores[0][0] == 0, course.report([r])                  # the wrong answer
+    if student == "patch_numpy":
+        # The checks still recorded the answers: the right ones score, as without the patch.
+        assert all(s == m for s, m in scores[1:]), course.report([r])
+    else:
+        # The patch replaced the checks, so no answer was recorded: nothing scores, and the hint
+        # says that the check did not run (never more than the answers earn).
+        assert all(s == 0 for s, _ in scores), course.report([r])
+        assert all("did not run" in h for h in r.hints.values()), r.hints
 
 
 @pytest.mark.book
@@ -409,7 +545,7 @@ def test_runaway_code_is_stopped_and_the_rest_is_graded(graded):
     scores = list(r.scores.values())
     assert scores[0][0] == 0 and scores[1][0] == 0          # the loop and the hoard
     assert all(s == m for s, m in scores[2:])
-    autograded = graded[SPECIAL]["course"] / "autograded" / "runaway" / SPECIAL / f"{SPECIAL}.ipynb"
+    autograded = graded["_"]["course"] / "autograded" / "runaway" / SPECIAL / f"{SPECIAL}.ipynb"
     errors = [o for c in nbformat.read(autograded, 4).cells if nbgrader_meta(c).get("solution")
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     # The loop is interrupted at the time limit; the hoard hits the memory cap or the time limit,
@@ -442,9 +578,8 @@ def test_broken_files_are_reported_by_name_and_affect_no_one_else(graded):
 
 
 @pytest.mark.book
-@pytest.mark.parametrize("name", IDS)
-def test_submitted_files_are_never_modified(graded, name):
-    assert graded[name]["unchanged_files"]
+def test_submitted_files_are_never_modified(graded):
+    assert graded["_"]["unchanged_files"]
 
 
 def test_progress_line_counts_rate_and_time_left():
@@ -463,22 +598,21 @@ def test_progress_line_counts_rate_and_time_left():
 
 @pytest.mark.book
 def test_grades_export_as_csv_matches_the_graded_results(graded, tmp_path):
-    for name, g in graded.items():
-        output = tmp_path / f"{name}.csv"
-        n = course.export_csv(g["course"], output)
-        with output.open() as f:
-            rows = list(csv.DictReader(f))
-        assert len(rows) == n
-        exported = {(r["student"], r["exercise"]): r for r in rows}
-        expected = 0
-        for student, result in g["results"].items():
+    output = tmp_path / "grades.csv"
+    n = course.export_csv(graded["_"]["course"], output)
+    with output.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == n
+    exported = {(r["student"], r["assignment"], r["exercise"]): r for r in rows}
+    expected = 0
+    for name in IDS:
+        for student, result in graded[name]["results"].items():
             for grade_id, (score, max_score) in result.scores.items():
-                row = exported[student, grade_id.rsplit("-check", 1)[0]]
-                assert row["assignment"] == name
+                row = exported[student, name, grade_id.rsplit("-check", 1)[0]]
                 assert float(row["points"]) == score and float(row["max_points"]) == max_score
                 assert row["hint"] == result.hints.get(grade_id, "")
                 expected += 1
-        assert n == expected
+    assert n == expected
 
 
 def _other_students(graded):
@@ -494,7 +628,8 @@ def test_a_submission_cannot_read_the_course_change_grades_or_delete_work(graded
     assert not r.error, r.error
     # Every attempt failed in the submission's own cell...
     autograded = g["course"] / "autograded" / "zz_intruder" / SPECIAL / f"{SPECIAL}.ipynb"
-    printed = "".join(o.get("text", "") for o in nbformat.read(autograded, 4).cells[0].get("outputs", []))
+    first = next(c for c in nbformat.read(autograded, 4).cells if nbgrader_meta(c).get("solution"))
+    printed = "".join(o.get("text", "") for o in first.get("outputs", []))
     attempts = [line for line in printed.splitlines() if line.startswith(("BLOCKED", "DONE"))]
     assert len(attempts) == 7 and all(a.startswith("BLOCKED") for a in attempts), printed
     # ... and it is graded on its answers, all correct.
@@ -541,3 +676,88 @@ def test_grading_refuses_without_the_sandbox_and_says_what_to_install(tmp_path, 
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
     with pytest.raises(course.SandboxUnavailable, match="built without the sandbox"):
         course.grade(tmp_path / "none", tmp_path)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A Dask scheduler and two workers, each a process of its own on localhost, as a real deployment runs them.
+
+    Yields ``(address, {worker address: process})``.
+    """
+    import sandbox
+
+    reason = sandbox.available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
+        pytest.skip(reason)
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    info = tmp_path / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=str(Path(grading.__file__).parent))
+    procs = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([dask, "worker", "--scheduler-file", str(info), "--nthreads", "1",
+                                           "--no-nanny", "--no-dashboard"], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 120
+        while not info.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        with Client(scheduler_file=str(info), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+            pids = client.run(os.getpid)
+            by_pid = {p.pid: p for p in procs[1:]}
+            yield client.scheduler.address, {addr: by_pid[pid] for addr, pid in pids.items()}
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.book
+def test_a_worker_killed_mid_grade_loses_nothing(tmp_path, dask_cluster):
+    import threading
+
+    from distributed import Client
+    from nbgrader.api import Gradebook
+
+    address, workers = dask_cluster
+    course_dir = tmp_path / "course"
+    chapter = next(c for c in CHAPTERS if c.stem == SPECIAL) if SPECIAL in IDS else CHAPTERS[0]
+    name = chapter.stem
+    course.build(course_dir, [chapter])
+    folder = tmp_path / "submissions"
+    source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4)
+    students = [f"student{i}" for i in range(4)]
+    for student in students:
+        _write_submission(folder, student, name, source)
+    killed = []
+
+    def kill_one_busy_worker():
+        with Client(address, timeout="30s") as client:
+            deadline = time.time() + 300
+            while time.time() < deadline and not killed:
+                busy = [w for w, tasks in client.processing().items() if tasks and w in workers]
+                if busy:
+                    time.sleep(2.0)                          # well inside the task's execution
+                    workers[busy[0]].kill()
+                    killed.append(busy[0])
+                time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_one_busy_worker)
+    killer.start()
+    results = course.grade(folder, course_dir, scheduler=address)
+    killer.join()
+    assert killed, "no worker was killed"
+    assert sorted(r.student for r in results) == students
+    for r in results:
+        assert not r.error and all(s == m > 0 for s, m in r.scores.values()), course.report([r])
+    # One submission per student in the gradebook, each with one grade per exercise.
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        assert sorted(s.student.id for s in gb.find_notebook(name, name).submissions) == students
+        for student in students:
+            grades = gb.find_submission_notebook(name, name, student).grades
+            assert sorted(g.name for g in grades) == sorted(_grade_ids(source, "grade"))
