@@ -151,14 +151,34 @@ PURE_METHODS = {"sum", "mean", "std", "var", "min", "max", "argmin", "argmax", "
                 "trace", "view", "expand", "repeat", "take", "searchsorted", "real", "imag", "swapaxes"}
 
 
+#: Methods (of Matplotlib's axes and figures) that read their arguments without changing them;
+#: the object they are called on may change.
+READING_METHODS = {"plot", "imshow", "scatter", "bar", "barh", "hist", "fill_between", "fill_betweenx",
+                   "errorbar", "text", "annotate", "axhline", "axvline", "axhspan", "axvspan", "legend",
+                   "loglog", "semilogy", "semilogx", "contour", "contourf", "pcolormesh", "matshow", "step",
+                   "stem", "boxplot", "violinplot", "hlines", "vlines", "set_xticks", "set_yticks",
+                   "set_xticklabels", "set_yticklabels", "set_title", "set_xlabel", "set_ylabel", "set_xlim",
+                   "set_ylim", "suptitle", "colorbar", "quiver", "streamplot", "hexbin", "eventplot"}
+
+
+#: Functions of the book's library that draw their data arguments and never change them (they
+#: change only the axes or figure they draw on, which no answer reads).
+READING_FUNCTIONS = {("statmech_dl.plotting", "heatmap"), ("statmech_dl.plotting", "labelled")}
+
+
 def _root(node):
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _mutations(tree):
-    """Names an expression could change in place: stores into them, their methods, calls with them."""
+def _mutations(tree, calls=None):
+    """Names an expression could change in place: stores into them, their methods, calls with them.
+
+    With a list ``calls``, an argument passed to a plain function name ``f(x)`` is not counted
+    but appended to it as ``(f, position or keyword, x)``, for the caller to decide from what
+    it knows of ``f``.
+    """
     changed = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
@@ -180,14 +200,47 @@ def _mutations(tree):
             callee = _root(f)
             dotted = ast.unparse(f)
             pure = ((isinstance(f, ast.Name) and f.id in PURE_BUILTINS)
+                    or (isinstance(f, ast.Attribute) and f.attr in READING_METHODS)
                     or (callee in PURE_MODULES and ".random." not in f".{dotted}."
                         and not any(k.arg == "out" for k in node.keywords)))
-            if not pure:
-                for arg in [*node.args, *(k.value for k in node.keywords)]:
-                    arg = arg.value if isinstance(arg, ast.Starred) else arg
-                    if isinstance(arg, ast.Name):
+            if pure:
+                continue
+            deferred = calls is not None and isinstance(f, ast.Name)
+            for where, arg in [*enumerate(node.args), *((k.arg, k.value) for k in node.keywords)]:
+                starred = isinstance(arg, ast.Starred)
+                arg = arg.value if starred else arg
+                if isinstance(arg, ast.Name):
+                    if deferred and not starred and where is not None:
+                        calls.append((f.id, where, arg.id))
+                    else:
                         changed.add(arg.id)
     return changed
+
+
+def _parameters_changed(node):
+    """``(positional parameter names, parameters the function may change)`` of a ``def``.
+
+    Conservative: a function with ``*args`` or ``**kwargs``, or one that changes a local name
+    bound from a parameter (an alias), may change all of them.
+    """
+    args = node.args
+    names = [a.arg for a in args.posonlyargs + args.args]
+    every = set(names) | {a.arg for a in args.kwonlyargs}
+    changed = _mutations(ast.Module(body=node.body, type_ignores=[]))
+    aliases = set()
+    for _ in range(2):
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.Assign, ast.AnnAssign, ast.For, ast.With)) and (
+                    _loads(sub) & (every | aliases)):
+                targets = (sub.targets if isinstance(sub, ast.Assign)
+                           else [sub.target] if not isinstance(sub, ast.With)
+                           else [i.optional_vars for i in sub.items if i.optional_vars is not None])
+                for t in targets:
+                    aliases |= _stores(t)
+    aliases -= every
+    if args.vararg or args.kwarg or changed & aliases:
+        return names, every
+    return names, changed & every
 
 
 def cell_names(source):
@@ -233,14 +286,20 @@ def cell_names(source):
     walk(table, True)
     top_level = [node for node in tree.body
                  if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    changes = _mutations(ast.Module(body=top_level, type_ignores=[]))
+    calls = []
+    changes = _mutations(ast.Module(body=top_level, type_ignores=[]), calls)
     exposed, kills = _exposed_reads(tree, reads)
     # A function may change any global it reads in a changing position; locals do not matter,
     # since only names that are live globals are ever looked up.
     functions = {name: _mutations(node) for node in tree.body
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                  for name in [node.name]}
-    return {"defines": defines, "reads": reads, "imports": imports, "changes": changes,
+    parameters = {node.name: _parameters_changed(node) for node in tree.body
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    readers = {a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom)
+               for a in node.names if (node.module, a.name) in READING_FUNCTIONS}
+    return {"defines": defines, "reads": reads, "imports": imports, "changes": changes, "calls": calls,
+            "parameters": parameters, "readers": readers,
             "functions": functions, "exposed": exposed, "kills": kills, "immutable": _immutable(tree)}
 
 
@@ -389,11 +448,41 @@ def needed_cells(nb):
                 if not extra <= function_changes[fname]:
                     function_changes[fname] |= extra
                     grew = True
+    # A function of the notebook changes the arguments bound to the parameters it changes, if it
+    # is defined once (a name defined twice, or not by a def, may be anything).
+    definitions = {}
+    for i in code:
+        for name in names[i]["defines"]:
+            definitions[name] = definitions.get(name, 0) + 1
+    parameters = {}
+    for i in code:
+        for name, info in names[i]["parameters"].items():
+            if definitions.get(name) == 1:
+                parameters[name] = info
+
+    readers = set().union(set(), *(names[i]["readers"] for i in code))
+    readers -= {name for name, count in definitions.items() if count > 1}
+
+    def passed_changes(calls):
+        changed = set()
+        for fname, where, arg in calls:
+            if fname in readers:
+                continue
+            if fname not in parameters:
+                changed.add(arg)
+                continue
+            positional, changing = parameters[fname]
+            param = positional[where] if isinstance(where, int) and where < len(positional) else where
+            if param not in positional and not isinstance(where, str) or param in changing:
+                changed.add(arg)
+        return changed
+
     needed, live = set(), set()
     for i in reversed(code):
         meta = _meta(nb.cells[i])
         n = names[i]
-        changes = n["changes"] | set().union(set(), *(function_changes.get(r, set()) for r in n["reads"]))
+        changes = (n["changes"] | passed_changes(n["calls"])
+                   | set().union(set(), *(function_changes.get(r, set()) for r in n["reads"])))
         if (meta.get("solution") or meta.get("grade") or n["defines"] & live
                 or (changes - unchangeable) & live):
             needed.add(i)
@@ -424,6 +513,8 @@ def execute(nb, cells, hide, timeout, memory_gb, sandboxed=True):
     for i, cell in zip(cells, executed.cells):
         nb.cells[i].outputs = cell.get("outputs", [])
         nb.cells[i].execution_count = cell.get("execution_count")
+        if "execution" in cell.get("metadata", {}):             # nbclient's timings of the cell
+            nb.cells[i].metadata["execution"] = cell.metadata["execution"]
     return code_, err
 
 
@@ -516,7 +607,11 @@ def scores_and_hints(nb, verdicts):
 # --- The task ---------------------------------------------------------------------------------------
 
 def feedback_html(nb, student, assignment, scores, hints):
-    """The feedback page: the scores, then the graded notebook."""
+    """The feedback page: the scores, then each exercise's statement, the answer and the verdict.
+
+    The chapter's own text and figures are left out: the student has them, and rendering them
+    for every submission would cost more than the rest of the grading.
+    """
     from nbconvert import HTMLExporter
 
     total = sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
@@ -526,7 +621,10 @@ def feedback_html(nb, student, assignment, scores, hints):
         f"# Feedback: {assignment}\n\nStudent: `{student}`. Score: **{total[0]:g} / {total[1]:g}**.\n\n"
         f"| exercise | points | hint |\n|---|---|---|\n{rows}\n")
     page = copy.deepcopy(nb)
-    page.cells.insert(0, summary)
+    page.cells = [summary] + [
+        c for c in nb.cells
+        if (c.cell_type == "markdown" and c.source.startswith("### Exercise"))
+        or (c.cell_type == "code" and (_meta(c).get("solution") or _meta(c).get("grade") or not _meta(c)))]
     body, _ = HTMLExporter(template_name="classic").from_notebook_node(page)
     return body
 

@@ -432,9 +432,9 @@ def graded(tmp_path_factory):
     _special_submissions(course_dir, fast)
     before = {p: _digest(p) for p in fast.rglob("*.ipynb")}
     start = time.perf_counter()
-    # The full grader: its own process, one worker, every cell under the default time limit.
+    # The full grader: its own process and Dask cluster, every cell under the default time limit.
     other = subprocess.Popen([sys.executable, str(Path(course.__file__)), "grade", str(full), "--course",
-                              str(course_dir), "--full", "--workers", "1"],
+                              str(course_dir), "--full", "--workers", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # The runaway answers cost the whole time limit, so it is short here: no cell that the fast
     # path runs takes more than a few seconds.
@@ -761,3 +761,59 @@ def test_a_worker_killed_mid_grade_loses_nothing(tmp_path, dask_cluster):
         for student in students:
             grades = gb.find_submission_notebook(name, name, student).grades
             assert sorted(g.name for g in grades) == sorted(_grade_ids(source, "grade"))
+
+
+# --- The grading engine's parts (no sandbox) --------------------------------------------------------
+
+def _code(source, **nbgrader):
+    cell = nbformat.v4.new_code_cell(source)
+    if nbgrader:
+        cell.metadata["nbgrader"] = dict({"grade": False, "solution": False, "locked": False}, **nbgrader)
+    return cell
+
+
+def test_prepare_restores_locked_cells_and_keeps_the_answers():
+    release = nbformat.v4.new_notebook(cells=[
+        _code("import numpy as np", grade_id="cell-0", locked=True),
+        _code("raise NotImplementedError()", grade_id="ex-a-solution-1", solution=True),
+        _code("check_a(f)", grade_id="ex-a-check", grade=True, locked=True, points=1),
+        _code("raise NotImplementedError()", grade_id="ex-b-solution-1", solution=True),
+        _code("check_b(g)", grade_id="ex-b-check", grade=True, locked=True, points=1)])
+    submission = nbformat.v4.new_notebook(cells=[
+        _code("import numpy as np; print('edited')", grade_id="cell-0", locked=True),
+        _code("def f(): return 1", grade_id="ex-a-solution-1", solution=True),
+        _code("helper = 2"),                                          # the student's own cell
+        # ex-a-check deleted; ex-b's answer deleted; ex-b-check edited and copied
+        _code("print('pass')", grade_id="ex-b-check", grade=True, locked=True, points=5),
+        _code("print('pass')", grade_id="ex-b-check", grade=True, locked=True, points=5)])
+    nb = grading.prepare(submission, release)
+    assert [c.source for c in nb.cells] == ["import numpy as np", "def f(): return 1", "helper = 2", "check_a(f)",
+                                            "raise NotImplementedError()", "check_b(g)"]
+    assert nbgrader_meta(nb.cells[5])["points"] == 1 and not nbgrader_meta(nb.cells[2])
+
+
+def _notebook(*cells):
+    return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def test_the_fast_path_follows_names_and_changes_in_place():
+    cells = [
+        _code("import numpy as np\nrng = np.random.default_rng(0)"),         # 0 needed: np, rng
+        _code("big = np.ones(10**7).sum()"),                                  # 1 not needed
+        _code("data = rng.normal(size=3)"),                                   # 2 needed: data
+        _code("rng.normal()"),                                                # 3 needed: changes rng
+        _code("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot(data)"),  # 4 not needed
+        _code("data[0] = 1.0"),                                               # 5 needed: changes data
+        _code("for k in range(3):\n    print(k)"),                            # 6 not needed: k rebound below
+        _code("def answer(x):\n    k = 2\n    return x + data.sum() + rng.normal()",
+              grade_id="ex-a-solution-1", solution=True),
+        _code("check_a(answer)", grade_id="ex-a-check", grade=True)]
+    assert grading.needed_cells(_notebook(*cells)) == [0, 2, 3, 5, 7, 8]
+    # Code whose names cannot be followed: the whole notebook runs.
+    for source in ("exec('x = 1')", "globals()['x'] = 1", "from os import *", "%timeit 1"):
+        assert grading.needed_cells(_notebook(*cells[:1], _code(source), *cells[1:])) is None
+    # A function of the notebook that changes its argument makes its call a change.
+    change = _code("def grow(a):\n    a.append(1)\ngrow(items)")
+    keep = _code("def show(a):\n    print(len(a))\nshow(items)")
+    use = [_code("items = []"), change, keep, _code("def f():\n    return items", grade_id="ex-s-1", solution=True)]
+    assert grading.needed_cells(_notebook(*use)) == [0, 1, 3]

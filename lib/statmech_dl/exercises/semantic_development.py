@@ -5,6 +5,8 @@ with the library's implementation and raises :class:`AssertionError` with a
 hint when it disagrees.
 """
 
+import functools
+
 import numpy as np
 
 from .. import linear_dynamics as ld
@@ -64,11 +66,13 @@ def check_min_category_features(min_category_features):
     passed()
 
 
+@functools.lru_cache(maxsize=16)
 def illusory_peak_time(a0=1e-3, tau=1.0):
     """Time of the maximum of the predicted 'pine has leaves' output (reference answer).
 
     Time is in units of ``tau`` per training example: with one-hot items the
     modes evolve with time constant ``P * tau`` (chapter *Semantic development*).
+    Cached: a grader judges many answers against it.
     """
     from scipy.optimize import minimize_scalar
 
