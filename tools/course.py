@@ -48,6 +48,7 @@ chapter that breaks them makes ``build`` fail with a message naming the exercise
 import argparse
 import ast
 import csv
+import io
 import json
 import os
 import re
@@ -426,8 +427,9 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
                       "release": releases[name], "timeout": timeout, "memory_gb": memory_gb,
                       "hide": [str(course), str(Path(submissions).resolve())], "sandboxed": sandboxed,
                       "fast": fast})
-    bar = Progress(len(found), stream=None if progress else open(os.devnull, "w"))
-    done = len(found) - len(tasks)
+    # The bar counts the submissions to execute; an unreadable file is reported at once.
+    bar = Progress(len(tasks), stream=None if progress else io.StringIO())
+    done = 0
     bar.update(done)
 
     def on_result(out):

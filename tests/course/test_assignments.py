@@ -14,9 +14,10 @@ import io
 import json
 import os
 import re
-import textwrap
+import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -817,3 +818,22 @@ def test_the_fast_path_follows_names_and_changes_in_place():
     keep = _code("def show(a):\n    print(len(a))\nshow(items)")
     use = [_code("items = []"), change, keep, _code("def f():\n    return items", grade_id="ex-s-1", solution=True)]
     assert grading.needed_cells(_notebook(*use)) == [0, 1, 3]
+
+
+@pytest.mark.book
+def test_nbgrader_autograde_by_hand_is_sandboxed_and_judged_outside(graded):
+    """The course's nbgrader configuration runs a submission in the sandbox and takes the verdicts
+    from the answer records: a wrong answer with a patched NumPy gets what the answers earn."""
+    from nbgrader.api import Gradebook
+
+    course_dir = graded["_"]["course"]
+    submitted = course_dir / "submitted" / "by_hand" / SPECIAL
+    submitted.mkdir(parents=True)
+    patched = graded[SPECIAL]["results"]["patch_numpy"]
+    shutil.copy(patched.file, submitted / f"{SPECIAL}.ipynb")
+    proc = course._run(["autograde", SPECIAL, "--student", "by_hand", "--force"], course_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        grades = gb.find_submission_notebook(SPECIAL, SPECIAL, "by_hand").grades
+        scores = {g.name: (float(g.score), float(g.max_score)) for g in grades}
+    assert scores == patched.scores, scores
