@@ -264,7 +264,7 @@ def cell_names(source):
             return None
         if isinstance(node, ast.Attribute) and node.attr in DYNAMIC:
             return None
-    defines, reads, imports = set(), set(), set()
+    defines, reads, imports, nested_reads = set(), set(), set(), set()
 
     def walk(t, top):
         for s in t.get_symbols():
@@ -279,6 +279,7 @@ def cell_names(source):
             else:
                 if s.is_global() and s.is_referenced():
                     reads.add(name)
+                    nested_reads.add(name)
                 if s.is_declared_global() and s.is_assigned():
                     defines.add(name)
         for child in t.get_children():
@@ -288,7 +289,7 @@ def cell_names(source):
                  if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     calls = []
     changes = _mutations(ast.Module(body=top_level, type_ignores=[]), calls)
-    exposed, kills = _exposed_reads(tree, reads)
+    exposed, kills = _exposed_reads(tree, nested_reads)
     # A function may change any global it reads in a changing position; locals do not matter,
     # since only names that are live globals are ever looked up.
     functions = {name: _mutations(node) for node in tree.body
@@ -308,13 +309,24 @@ _SCOPES = (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.
 
 
 def _loads(node):
-    """Names read by ``node`` in its own scope (nested scopes' global reads come from symtable)."""
+    """Names read by ``node`` in its own scope (nested scopes' global reads come from symtable).
+
+    A comprehension's first iterable and a lambda's defaults are evaluated in the enclosing
+    scope, so they count.
+    """
     found, todo = set(), [node]
     while todo:
         n = todo.pop()
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
-            found.add(n.id)
-        todo.extend(c for c in ast.iter_child_nodes(n) if not isinstance(c, _SCOPES))
+        if isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            todo.append(n.generators[0].iter)
+        elif isinstance(n, ast.Lambda):
+            todo.extend(n.args.defaults + [d for d in n.args.kw_defaults if d is not None])
+        elif isinstance(n, _SCOPES):
+            continue
+        else:
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                found.add(n.id)
+            todo.extend(ast.iter_child_nodes(n))
     return found
 
 
@@ -322,45 +334,68 @@ def _stores(target):
     return {n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
-def _exposed_reads(tree, reads):
+def _exposed_reads(tree, nested_reads):
     """``(exposed, kills)``: the names a cell may read before binding them, and those it rebinds first.
 
     Statements run in order; within an assignment the right side is read first; a ``for`` or
-    ``with`` binds its target after reading its iterable or context. Only bindings by statements
-    of the cell's top level count as certain (one inside an ``if`` may not happen).
+    ``with`` binds its target after reading its iterable or context. A name bound earlier in the
+    same block (the body of a loop, say) is not exposed when read later in it, but only bindings
+    by statements of the cell's top level are certain for the cells after it (one inside an
+    ``if`` may not happen). ``nested_reads`` are the globals read inside functions and classes:
+    exposed unless bound at the top level.
     """
-    bound, exposed = set(), set()
+    exposed = set()
 
-    def read(names):
-        exposed.update(n for n in names if n not in bound)
+    def block(statements, bound, top):
+        def read(names):
+            exposed.update(n for n in names if n not in bound)
 
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            read(_loads(node.value) | set().union(*(_loads(t) for t in node.targets)))
-            bound.update(*(_stores(t) for t in node.targets))
-        elif isinstance(node, ast.AnnAssign):
-            read(_loads(node.value) if node.value else set())
-            if node.value:
-                bound.update(_stores(node.target))
-        elif isinstance(node, (ast.For, ast.AsyncFor)):
-            read(_loads(node.iter))
-            bound.update(_stores(node.target))
-            read(set().union(set(), *(_loads(n) for n in node.body + node.orelse)))
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            read(set().union(set(), *(_loads(i.context_expr) for i in node.items)))
-            bound.update(*(_stores(i.optional_vars) for i in node.items if i.optional_vars is not None))
-            read(set().union(set(), *(_loads(n) for n in node.body)))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            read(set().union(set(), *(_loads(d) for d in node.decorator_list)))
-            bound.add(node.name)
-        else:
-            read(_loads(node))
-    # Names read inside function bodies are read when the function is called: exposed unless
-    # bound above (symtable's reads include them).
-    exposed |= reads - bound
-    return exposed, bound
+        for node in statements:
+            if isinstance(node, ast.Assign):
+                read(_loads(node.value) | set().union(*(_loads(t) for t in node.targets)))
+                bound.update(*(_stores(t) for t in node.targets))
+            elif isinstance(node, ast.AugAssign):          # x += 1 reads x first
+                read(_loads(node) | _stores(node.target))
+            elif isinstance(node, ast.AnnAssign):
+                read(_loads(node))
+                if node.value:
+                    bound.update(_stores(node.target))
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                read(_loads(node.iter))
+                block(node.body, bound | _stores(node.target), False)
+                block(node.orelse, set(bound), False)
+                if top:
+                    bound.update(_stores(node.target))
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                read(set().union(set(), *(_loads(i.context_expr) for i in node.items)))
+                bound.update(*(_stores(i.optional_vars) for i in node.items if i.optional_vars is not None))
+                block(node.body, bound, top)
+            elif isinstance(node, (ast.If, ast.While)):
+                read(_loads(node.test))
+                block(node.body, set(bound), False)
+                block(node.orelse, set(bound), False)
+            elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+                block(node.body, set(bound), False)
+                for handler in node.handlers:
+                    read(_loads(handler.type) if handler.type else set())
+                    block(handler.body, set(bound) | ({handler.name} if handler.name else set()), False)
+                block(node.orelse, set(bound), False)
+                block(node.finalbody, set(bound), False)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                args = getattr(node, "args", None)
+                read(set().union(set(), *(_loads(d) for d in node.decorator_list),
+                                 *(_loads(d) for d in (args.defaults + [k for k in args.kw_defaults if k]
+                                                       if args else getattr(node, "bases", [])))))
+                bound.add(node.name)
+            else:
+                read(_loads(node))
+
+    kills = set()
+    block(tree.body, kills, True)
+    exposed |= nested_reads - kills
+    return exposed, kills
 
 
 _IMMUTABLE_CALLS = {"int", "float", "len", "str", "round", "bool", "abs", "complex", "index", "count"}

@@ -837,3 +837,20 @@ def test_nbgrader_autograde_by_hand_is_sandboxed_and_judged_outside(graded):
         grades = gb.find_submission_notebook(SPECIAL, SPECIAL, "by_hand").grades
         scores = {g.name: (float(g.score), float(g.max_score)) for g in grades}
     assert scores == patched.scores, scores
+
+
+@pytest.mark.parametrize("source, exposed, kills", [
+    ("x = y + 1", {"y"}, {"x"}),
+    ("x += 1", {"x"}, set()),
+    ("for k in range(3):\n    r = k\n    print(r)", {"range", "print"}, {"k"}),
+    ("for k in ks:\n    total = total + k", {"ks", "total"}, {"k"}),
+    ("if flag:\n    z = 1\nprint(z)", {"flag", "print", "z"}, set()),
+    ("data = [f(v) for v in values]", {"f", "values"}, {"data"}),
+    ("def g():\n    return h + 1\nh = 2", set(), {"g", "h"}),
+    ("def g():\n    return h + 1", {"h"}, {"g"}),
+    ("with open(p) as handle:\n    text = handle.read()\nprint(text)", {"open", "p", "print"}, {"handle", "text"}),
+])
+def test_names_read_before_they_are_bound(source, exposed, kills):
+    names = grading.cell_names(source)
+    assert names["exposed"] - {"print", "range", "open"} == exposed - {"print", "range", "open"}
+    assert names["kills"] == kills
