@@ -739,6 +739,40 @@ def run(tasks, on_result, scheduler=None, workers=None):
             on_result(result)
 
 
+def start_cluster(folder, workers=2, nanny=True):
+    """Start a Dask scheduler and ``workers`` workers as processes of their own on this machine.
+
+    As a deployment runs them (``dask scheduler``, ``dask worker``), with this folder of tools on
+    the workers' ``PYTHONPATH``; the scheduler writes its address to ``folder/scheduler.json``.
+    Returns ``(address, [scheduler process, worker processes...])``; the caller kills them.
+    """
+    import subprocess
+    import sys
+
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    info = Path(folder) / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+             "env": dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent))}
+    procs = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+                              **quiet)]
+    procs += [subprocess.Popen([dask, "worker", "--scheduler-file", str(info), "--nthreads", "1", "--no-dashboard",
+                                "--nanny" if nanny else "--no-nanny"], **quiet) for _ in range(workers)]
+    try:
+        deadline = time.time() + 120
+        while not info.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        with Client(scheduler_file=str(info), timeout="60s") as client:
+            client.wait_for_workers(workers, timeout=120)
+            address = client.scheduler.address
+    except Exception:
+        for proc in procs:
+            proc.kill()
+        raise
+    return address, procs
+
+
 # --- The gradebook ----------------------------------------------------------------------------------
 
 @contextlib.contextmanager

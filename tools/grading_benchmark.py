@@ -24,7 +24,6 @@ import hashlib
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import book_files  # noqa: E402
 import course  # noqa: E402
+import grading  # noqa: E402
 
 DEFAULT_OUTPUT = book_files.ROOT / "book" / "_data" / "grading.csv"
 HEADER = ["Measurement", "Result", "Target", "Met", "Measured on"]
@@ -136,26 +136,6 @@ def _grades(results):
     return {r.student: (r.scores, r.hints, bool(r.error)) for r in results}
 
 
-def _cluster(tmp):
-    dask = str(Path(sys.executable).with_name("dask"))
-    info = Path(tmp) / "scheduler.json"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent))
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-    procs = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
-                              **quiet)]
-    procs += [subprocess.Popen([dask, "worker", "--scheduler-file", str(info), "--nthreads", "1",
-                                "--no-dashboard"], **quiet) for _ in range(2)]
-    from distributed import Client
-
-    deadline = time.time() + 120
-    while not info.exists() and time.time() < deadline:
-        time.sleep(0.2)
-    with Client(scheduler_file=str(info), timeout="60s") as client:
-        client.wait_for_workers(2, timeout=120)
-        address = client.scheduler.address
-    return address, procs
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -206,7 +186,7 @@ def main(argv=None):
         rows.append([f"  same scores as full execution one at a time ({len(distinct)} distinct notebooks)",
                      "yes" if same else "NO", "yes", "yes" if same else "no", machine])
         print(rows[-2:], flush=True)
-        address, procs = _cluster(tmp)
+        address, procs = grading.start_cluster(tmp)
         try:
             start = time.perf_counter()
             cluster_results = course.grade(folder, course_dir, scheduler=address)

@@ -694,24 +694,11 @@ def dask_cluster(tmp_path):
         pytest.skip(reason)
     from distributed import Client
 
-    dask = str(Path(sys.executable).with_name("dask"))
-    info = tmp_path / "scheduler.json"
-    env = dict(os.environ, PYTHONPATH=str(Path(grading.__file__).parent))
-    procs = [subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    address, procs = grading.start_cluster(tmp_path, workers=2, nanny=False)
     try:
-        for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", "--scheduler-file", str(info), "--nthreads", "1",
-                                           "--no-nanny", "--no-dashboard"], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 120
-        while not info.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        with Client(scheduler_file=str(info), timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-            pids = client.run(os.getpid)
+        with Client(address, timeout="60s") as client:
             by_pid = {p.pid: p for p in procs[1:]}
-            yield client.scheduler.address, {addr: by_pid[pid] for addr, pid in pids.items()}
+            yield address, {addr: by_pid[pid] for addr, pid in client.run(os.getpid).items()}
     finally:
         for p in procs:
             p.kill()
