@@ -527,24 +527,92 @@ def needed_cells(nb):
 
 # --- 3. Execute -------------------------------------------------------------------------------------
 
-def execute(nb, cells, hide, timeout, memory_gb, sandboxed=True):
+#: The name the grading kernel binds, before any of the submission's code, to the chapter's
+#: genuine checks (:func:`statmech_dl.exercises.answer_records.genuine_checks`).
+GENUINE = "_statmech_dl_genuine_checks"
+
+
+def genuine_imports(source, checks_module):
+    """A test cell's code with its imports of ``checks_module`` taken from the genuine checks.
+
+    ``from statmech_dl.exercises import <chapter> as checks`` becomes ``checks = GENUINE``, and
+    so on for the other spellings of that import, so that a submission that replaced the module's
+    checks, or ``builtins.__import__``, before the test cell ran does not choose which check
+    records its answer. Other code is left as it is.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    package, _, chapter = checks_module.rpartition(".")
+    lines = source.splitlines()
+    for node in sorted(tree.body, key=lambda n: n.lineno, reverse=True):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.lineno != node.end_lineno:
+            continue
+        statements, changed = [], False
+        for alias in node.names:
+            bound = alias.asname or alias.name
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == package and alias.name == chapter:
+                statements.append(f"{bound} = {GENUINE}")
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == checks_module:
+                statements.append(f"{bound} = {GENUINE}.{alias.name}" if alias.name != "*" else ast.unparse(node))
+            elif isinstance(node, ast.Import) and alias.name == checks_module and alias.asname:
+                statements.append(f"{bound} = {GENUINE}")
+            else:
+                statements.append(ast.unparse(type(node)(**{**vars(node), "names": [alias]})))
+                continue
+            changed = True
+        if changed:
+            line = lines[node.lineno - 1]
+            indent = line[:len(line) - len(line.lstrip())]
+            lines[node.lineno - 1] = indent + "; ".join(statements)
+    return "\n".join(lines)
+
+
+def armed(run, checks_module):
+    """``run`` (a copy of the cells to execute) with its test cells on the genuine checks.
+
+    A first cell, run before any of the submission's code, binds :data:`GENUINE` to
+    ``genuine_checks(checks_module)``; each test cell's import of the checks reads it.
+    """
+    for cell in run.cells:
+        if cell.cell_type == "code" and _meta(cell).get("grade"):
+            cell.source = genuine_imports(cell.source, checks_module)
+    setup = nbformat.v4.new_code_cell(
+        "from statmech_dl.exercises.answer_records import genuine_checks as _statmech_dl_genuine\n"
+        f"{GENUINE} = _statmech_dl_genuine({checks_module!r})\n"
+        "del _statmech_dl_genuine")
+    run.cells.insert(0, setup)
+    return run
+
+
+def execute(nb, cells, hide, timeout, memory_gb, sandboxed=True, checks_module=None, kernel_name="python3"):
     """Execute the code cells ``cells`` of ``nb`` (all if ``None``) in the sandbox; fill in their outputs.
 
-    Returns ``(exit_code, stderr)`` of the run; ``nb`` holds whatever ran.
+    With ``checks_module`` (``statmech_dl.exercises.<chapter>``), the test cells take their
+    checks from :func:`armed`'s first cell, which runs before them all. Returns
+    ``(exit_code, stderr)`` of the run; ``nb`` holds whatever ran.
     """
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     cells = code if cells is None else cells
     run = copy.deepcopy(nb)
     run.cells = [copy.deepcopy(nb.cells[i]) for i in cells]
+    if checks_module:
+        armed(run, checks_module)
     with tempfile.TemporaryDirectory(prefix="grading-") as folder:
         src, dst = Path(folder) / "in.ipynb", Path(folder) / "out.ipynb"
         nbformat.write(run, src)
-        code_, err = sandbox.execute_notebook(src, dst, hide, timeout, memory_gb, sandboxed=sandboxed)
+        code_, err = sandbox.execute_notebook(src, dst, hide, timeout, memory_gb, kernel_name, sandboxed)
         if not dst.exists():
             return code_, err or "the sandbox returned no notebook"
         if dst.stat().st_size > MAX_NOTEBOOK_BYTES:
             return code_, f"the executed notebook is over {MAX_NOTEBOOK_BYTES // 2**20} MB"
         executed = nbformat.read(dst, as_version=4)
+    if checks_module:
+        setup, *executed.cells = executed.cells
+        errors = [o for o in setup.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:                               # a broken installation, not the submission
+            err = f"the checks could not be loaded: {errors[0].get('ename')}: {errors[0].get('evalue')}\n{err}"
     for i, cell in zip(cells, executed.cells):
         nb.cells[i].outputs = cell.get("outputs", [])
         nb.cells[i].execution_count = cell.get("execution_count")
@@ -682,11 +750,12 @@ def grade_submission(task):
         nb = prepare(submission, release)
         cells = needed_cells(nb) if task.get("fast", True) else None
         result["fast"] = cells is not None
+        checks_module = f"statmech_dl.exercises.{task['assignment']}"
         code, err = execute(nb, cells, task.get("hide", ()), task["timeout"], task["memory_gb"],
-                            task.get("sandboxed", True))
+                            task.get("sandboxed", True), checks_module)
         if not any(c.get("outputs") for c in nb.cells if c.cell_type == "code") and code:
             result["error"] = f"the notebook did not run (exit code {code}): {err[-2000:]}"
-        verdicts = judge_notebook(nb, f"statmech_dl.exercises.{task['assignment']}")
+        verdicts = judge_notebook(nb, checks_module)
         result["scores"], result["hints"] = scores_and_hints(nb, verdicts)
         result["autograded"] = nbformat.writes(nb)
         result["feedback"] = feedback_html(nb, task["student"], task["assignment"], result["scores"],

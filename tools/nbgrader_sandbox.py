@@ -8,11 +8,9 @@ grader turns it off only on request (``--unsafe-no-sandbox``, which sets
 what to install.
 """
 
+import copy
 import os
-import tempfile
-from pathlib import Path
 
-import nbformat
 from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute
 
@@ -36,18 +34,17 @@ class SandboxedExecute(Execute):
             raise sandbox.SandboxUnavailable(reason)
         hide = [os.getcwd(), *(p for p in os.environ.get("STATMECH_SANDBOX_HIDE", "").split(os.pathsep) if p)]
         memory_gb = float(os.environ.get("STATMECH_SANDBOX_MEMORY_GB", "8"))
-        with tempfile.TemporaryDirectory() as folder:
-            src, dst = Path(folder) / "in.ipynb", Path(folder) / "out.ipynb"
-            nbformat.write(nb, src)
-            code, err = sandbox.execute_notebook(src, dst, hide, self.timeout, memory_gb,
-                                                 self.kernel_name or "python3")
-            if not dst.exists():
-                raise RuntimeError(f"the sandbox returned no notebook (exit code {code}): {err[-2000:]}")
-            executed = nbformat.read(dst, as_version=4)
+        # The test cells take the checks loaded before the submission's code ran (grading.armed).
+        notebook = resources.get("nbgrader", {}).get("notebook", "")
+        checks_module = f"statmech_dl.exercises.{notebook}"
+        executed = copy.deepcopy(nb)
+        code, err = grading.execute(executed, None, hide, self.timeout, memory_gb, True, checks_module,
+                                    self.kernel_name or "python3")
+        if not any(c.get("outputs") for c in executed.cells if c.cell_type == "code") and code:
+            raise RuntimeError(f"the notebook did not run (exit code {code}): {err[-2000:]}")
         # The verdicts are computed here, from the answers' records, where the submission's code
         # never ran; nbgrader then scores the test cells by their (replaced) outputs.
-        notebook = resources.get("nbgrader", {}).get("notebook", "")
-        grading.judge_notebook(executed, f"statmech_dl.exercises.{notebook}")
+        grading.judge_notebook(executed, checks_module)
         return executed, resources
 
 #: nbgrader's own autograde preprocessors, with SandboxedExecute in place of Execute.

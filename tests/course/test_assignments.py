@@ -528,15 +528,11 @@ def test_a_patched_check_numpy_or_builtins_gains_nothing(graded, student):
     r = graded[SPECIAL]["results"][student]
     assert not r.error, r.error
     scores = list(r.scores.values())
-    assert scores[0][0] == 0, course.report([r])                  # the wrong answer
-    if student == "patch_numpy":
-        # The checks still recorded the answers: the right ones score, as without the patch.
-        assert all(s == m for s, m in scores[1:]), course.report([r])
-    else:
-        # The patch replaced the checks, so no answer was recorded: nothing scores, and the hint
-        # says that the check did not run (never more than the answers earn).
-        assert all(s == 0 for s, _ in scores), course.report([r])
-        assert all("did not run" in h for h in r.hints.values()), r.hints
+    # Exactly what the answers earn: the wrong first answer scores zero, the right ones score.
+    # The test cells took the checks loaded before the submission's code ran, so the answers
+    # were recorded whatever the patch did in the kernel, and judged where it never ran.
+    assert scores[0][0] == 0 and r.hints[list(r.scores)[0]].startswith("AssertionError"), course.report([r])
+    assert all(s == m > 0 for s, m in scores[1:]), course.report([r])
 
 
 @pytest.mark.book
@@ -782,6 +778,24 @@ def test_prepare_restores_locked_cells_and_keeps_the_answers():
 
 def _notebook(*cells):
     return nbformat.v4.new_notebook(cells=list(cells))
+
+
+def test_test_cells_take_the_checks_loaded_before_the_submission():
+    module = "statmech_dl.exercises.semantic_development"
+    g = grading.GENUINE
+    assert grading.genuine_imports(
+        "from statmech_dl.exercises import semantic_development as checks\n\nchecks.check_a(a)", module
+    ) == f"checks = {g}\n\nchecks.check_a(a)"
+    assert grading.genuine_imports(
+        "from statmech_dl.exercises.semantic_development import check_a, check_b as b\n"
+        "import statmech_dl.exercises.semantic_development as m, numpy as np", module
+    ) == f"check_a = {g}.check_a; b = {g}.check_b\nm = {g}; import numpy as np"
+    # Another chapter's checks, code that is not an import, and broken code are left alone.
+    for source in ("from statmech_dl.exercises import retina_cnns as checks", "x = 1", "def (:"):
+        assert grading.genuine_imports(source, module) == source
+    run = grading.armed(_notebook(_code("from statmech_dl.exercises import semantic_development as c",
+                                        grade=True, grade_id="ex-check", points=1)), module)
+    assert f"{g} = " in run.cells[0].source and run.cells[1].source == f"c = {g}"
 
 
 def test_the_fast_path_follows_names_and_changes_in_place():

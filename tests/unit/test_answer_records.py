@@ -80,6 +80,21 @@ def test_a_patched_check_in_the_kernel_changes_nothing(records, monkeypatch):
     assert not passed and "is off" in message and "rate is 2s/tau" in message
 
 
+def test_genuine_checks_outlive_a_patch_of_their_module(records, monkeypatch):
+    genuine = answer_records.genuine_checks(ex.__name__)
+    # The learner's code replaces every check of the module by one that passes...
+    for name in [n for n in dir(ex) if n.startswith("check_")]:
+        monkeypatch.setattr(ex, name, lambda *args, **kwargs: None)
+    # ... but the checks taken beforehand still run, and record, the real test.
+    wrong = lambda s, a0, tau=1.0: 0.0                                     # noqa: E731
+    assert not kernel_verdict(genuine.check_half_time, wrong)[0]
+    assert records[-1]["check"] == "check_half_time"
+    assert genuine.illusory_peak_time is ex.illusory_peak_time            # other names: the module's
+    for bad in ("statmech_dl.linear_dynamics", "numpy", None):
+        with pytest.raises(ValueError, match="module"):
+            answer_records.genuine_checks(bad)
+
+
 def test_forged_and_truncated_records_fail(records):
     kernel_verdict(ex.check_half_time, ld.half_time)
     good = records[-1]

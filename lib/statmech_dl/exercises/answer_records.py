@@ -19,6 +19,7 @@ A record is plain JSON (no pickle): reading one never runs the learner's code.
 
 import contextlib
 import functools
+import importlib
 import io
 import json
 import math
@@ -26,7 +27,8 @@ import os
 
 import numpy as np
 
-__all__ = ["GRADING_ENV", "MIME_TYPE", "recorded", "encode", "decode", "judge", "RecordError"]
+__all__ = ["GRADING_ENV", "MIME_TYPE", "recorded", "genuine_checks", "encode", "decode", "judge",
+           "RecordError"]
 
 #: Set (to anything non-empty) in the grading kernel's environment to make checks display records.
 GRADING_ENV = "STATMECH_DL_GRADING"
@@ -239,7 +241,47 @@ def recorded(check):
                                   for a in wrapped],
                       "kwargs": encode(dict(kwargs))}
             _display(record)
+    _GENUINE.setdefault(check.__module__, {})[check.__name__] = wrapper
     return wrapper
+
+
+#: Every decorated check, by module and name, as it was when its module was imported.
+_GENUINE = {}
+
+
+class _GenuineChecks:
+    """A module's checks as decorated at import; any other attribute is the module's own."""
+
+    def __init__(self, module, checks):
+        self._module, self._checks = module, dict(checks)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._checks[name] if name in self._checks else getattr(self._module, name)
+
+    def __repr__(self):
+        return f"<genuine checks of {self._module.__name__}>"
+
+
+def genuine_checks(module):
+    """The checks of the module named ``module``, out of reach of a later patch of that module.
+
+    The grading kernel calls this before any of the learner's code runs, and its test cells
+    take their checks from the result. A learner's code that replaces ``module.check_x``, or
+    ``builtins.__import__`` so that importing the checks gives a fake module, then does not
+    change which check records the answer, so the answers are still recorded and judged
+    (without it the records would be missing, and every exercise would score zero whatever the
+    answers). The module is imported with :func:`importlib.import_module`, not the ``import``
+    statement, for the same reason.
+    """
+    if not isinstance(module, str) or not module.startswith("statmech_dl.exercises."):
+        raise ValueError(f"module must name a module of statmech_dl.exercises, got {module!r}")
+    imported = importlib.import_module(module)
+    checks = _GENUINE.get(module, {})
+    if not checks:
+        raise ValueError(f"module {module!r} has no recorded checks")
+    return _GenuineChecks(imported, checks)
 
 
 def _display(record):
