@@ -306,7 +306,9 @@ builtins.__import__ = fake_import
 }
 
 
-def _special_submissions(course_dir, folder):
+def _special_submissions(course_dir, folder, stopped_folder):
+    """The misbehaving submissions of chapter SPECIAL, in ``folder``; those that run until they
+    are stopped (an infinite loop, a fork bomb) in ``stopped_folder``."""
     release = nbformat.read(course_dir / "release" / SPECIAL / f"{SPECIAL}.ipynb", as_version=4)
     solution_ids = _grade_ids(release, "solution")
     check_ids = _grade_ids(release, "grade")
@@ -366,8 +368,7 @@ def _special_submissions(course_dir, folder):
     for student, code in PATCHES.items():
         made[student] = _submission(course_dir, SPECIAL, wrong=wrong_first, edit=patch(code))
     for student, nb in made.items():
-        (folder / student).mkdir(parents=True)
-        nbformat.write(nb, folder / student / f"{SPECIAL}.ipynb")
+        _write_submission(stopped_folder if student in ("runaway", "forkbomb") else folder, student, SPECIAL, nb)
     (folder / "empty").mkdir()
     (folder / "empty" / f"{SPECIAL}.ipynb").write_text("")
     (folder / "malformed").mkdir()
@@ -406,7 +407,7 @@ def graded(tmp_path_factory):
 
     The first grades, in this process on a local Dask cluster and through the fast path, every
     chapter's solution and a mixed submission (solutions, unchanged stubs and wrong answers),
-    and the misbehaving submissions of one chapter. The second, started beside it as a separate
+    then the misbehaving submissions of one chapter. The second, started beside it as a separate
     ``tools/course.py grade`` process, grades the same mixed submissions under another name with
     every cell executed: the fast path must score what full execution scores.
     """
@@ -420,7 +421,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     course_dir = root / "course"
     course.build(course_dir, CHAPTERS)
-    fast, full = root / "submissions", root / "full"
+    fast, special, full = root / "submissions", root / "special", root / "full"
     info = {}
     for chapter in CHAPTERS:
         name = chapter.stem
@@ -430,22 +431,23 @@ def graded(tmp_path_factory):
         _write_submission(fast, "mixed", name, mixed)
         _write_submission(full, "mixed_full", name, mixed)
         info[name] = {"exercises": _grade_ids(source, "grade"), "variants": variants, "course": course_dir}
-    _special_submissions(course_dir, fast)
-    before = {p: _digest(p) for p in fast.rglob("*.ipynb")}
+    _special_submissions(course_dir, fast, special)
+    before = {p: _digest(p) for folder in (fast, special) for p in folder.rglob("*.ipynb")}
     start = time.perf_counter()
     # The full grader: its own process and Dask cluster, every cell under the default time limit.
     other = subprocess.Popen([sys.executable, str(Path(course.__file__)), "grade", str(full), "--course",
                               str(course_dir), "--full", "--workers", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # The runaway answers cost the whole time limit, so it is short here: no cell that the fast
-    # path runs takes more than a few seconds.
     results = course.grade(fast, course_dir, timeout=30, memory_gb=course.MEMORY_GB, workers=2)
+    # Then the runaway answers, into the same course. They cost the whole time limit, so it is
+    # short for them: no cell of that chapter's fast path takes a second.
+    results += course.grade(special, course_dir, timeout=10, memory_gb=course.MEMORY_GB, workers=2)
     fast_seconds = time.perf_counter() - start
     log, _ = other.communicate(timeout=3600)
     full_seconds = time.perf_counter() - start
     assert other.returncode == 0, log[-5000:]
     full_results = json.loads((course_dir / "reports" / "grades.json").read_text())
-    after = {p: _digest(p) for p in fast.rglob("*.ipynb")}
+    after = {p: _digest(p) for folder in (fast, special) for p in folder.rglob("*.ipynb")}
     by = {}
     for r in results:
         by.setdefault(r.assignment, {})[r.student] = r

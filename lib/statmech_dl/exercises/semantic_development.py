@@ -86,7 +86,7 @@ def illusory_peak_time(a0=1e-3, tau=1.0):
         return -float(weights @ ld.mode_strength(t, s, a0, tau * P))
 
     grid = np.linspace(0, 20 * tau * P, 4001)
-    t0 = grid[np.argmin([neg(t) for t in grid])]
+    t0 = grid[np.argmax(ld.mode_strength(grid[:, None], s, a0, tau * P) @ weights)]
     res = minimize_scalar(neg, bounds=(max(0.0, t0 - 0.01 * tau * P), t0 + 0.01 * tau * P),
                           method="bounded", options={"xatol": 1e-10})
     return float(res.x)
