@@ -28,11 +28,15 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# tools/build_book.py executes the chapters on every core (jupyter-cache's parallel executor),
+# then runs jupyter-book build, which takes them from the filled cache.
 book: $(VENV)/.installed
-	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	$(BIN)/python tools/build_book.py --warningiserror --nitpick --keep-going
 
+# pytest-xdist runs independent tests on every core; the book's tests share one worker (one
+# build), and so do the course's (one graded course).
 test: $(VENV)/.installed browser sandbox
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n auto --dist loadgroup
 
 # The explorations are checked in a headless browser (tests/book/test_build.py): Debian's
 # chromium, installed here when missing and we may (root with apt-get, as in CI); elsewhere

@@ -1,13 +1,23 @@
-"""Execute every chapter and record its wall time and peak memory.
+"""Execute every chapter and record its wall time, peak memory and slowest cells; time the build and tests.
 
 Usage: python tools/benchmark.py [--output book/_data/benchmark.csv] [--only CHAPTER ...]
+       python tools/benchmark.py --build [--serial]   (a cold build from an empty cache)
+       python tools/benchmark.py --tests              (the README's test command, make test)
 
 Each chapter is converted with jupytext and executed by nbclient in a fresh
 kernel, inside a separate process, so that the peak resident memory of that
 process's children is the kernel's own. The results go to the CSV table shown
-on the book's status page; the budget is 60 s and 1.5 GB per chapter. With
---only, just the named chapters (file stems) are measured again, and the other
-rows of the table are kept as they were, each with its own date and machine.
+on the book's status page, with the chapter's three slowest cells (the line of
+the chapter file where each starts, and its seconds); the budget is 60 s and
+1.5 GB per chapter. With --only, just the named chapters (file stems) are
+measured again, and the other rows of the table are kept as they were, each
+with its own date and machine.
+
+--build and --tests add a row to book/_data/build.csv (what was timed, its
+seconds, the number of cores, the date): a cold ``tools/build_book.py`` into an
+empty folder (``--serial``: without the parallel execution first), or ``make
+test`` (the virtual environment already made; from a fresh clone the build's
+cache is empty, so it builds the book cold as well).
 """
 
 import argparse
@@ -15,6 +25,7 @@ import csv
 import datetime
 import hashlib
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -28,28 +39,77 @@ import book_files  # noqa: E402
 BUDGET_SECONDS = 60.0
 BUDGET_MB = 1500.0
 DEFAULT_OUTPUT = book_files.ROOT / "book" / "_data" / "benchmark.csv"
-HEADER = ["Chapter", "Wall time (s)", "Peak memory (MB)", "Within budget", "Measured on", "Source hash"]
+HEADER = ["Chapter", "Wall time (s)", "Peak memory (MB)", "Slowest cells (line: s)", "Within budget", "Measured on",
+          "Source hash"]
+BUILD_OUTPUT = book_files.ROOT / "book" / "_data" / "build.csv"
+BUILD_HEADER = ["Measurement", "Seconds", "Cores", "Measured on"]
 
 
 def source_hash(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
+def slowest_cells(path, nb, n=3):
+    """``[(line, seconds)]`` of the ``n`` slowest code cells of the executed ``nb`` read from ``path``.
+
+    The line is where the cell's code starts in the chapter file; the seconds are nbclient's
+    record of the cell's execution (from its input reaching the kernel to its reply).
+    """
+    import datetime as dt
+
+    text, position, found = Path(path).read_text(), 0, []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        at = text.find(cell.source, position) if cell.source else -1
+        line = text.count("\n", 0, at) + 1 if at >= 0 else None
+        position = at + len(cell.source) if at >= 0 else position
+        timing = cell.metadata.get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            start, end = (dt.datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            found.append((line, (end - start).total_seconds()))
+    return sorted(found, key=lambda x: -x[1])[:n]
+
+
 def execute(path):
-    """Run one chapter in a fresh kernel; return (seconds, kernel peak RSS in MB)."""
+    """Run one chapter in a fresh kernel; return (seconds, kernel peak RSS in MB, slowest cells)."""
     import jupytext
     from nbclient import NotebookClient
 
     nb = jupytext.read(path)
     client = NotebookClient(nb, timeout=book_files.CELL_TIMEOUT, startup_timeout=book_files.STARTUP_TIMEOUT,
-                            kernel_name="python3",
+                            kernel_name="python3", record_timing=True,
                             resources={"metadata": {"path": str(Path(path).parent)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
     # The kernel has exited and been reaped, so it is counted among our children.
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak_kb / 1024.0
+    return seconds, peak_kb / 1024.0, slowest_cells(path, nb)
+
+
+def _machine():
+    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"
+
+
+def time_command(name, argv):
+    """Run ``argv`` from the repository's root, add its time to build.csv; return its exit code."""
+    start = time.perf_counter()
+    code = subprocess.run(argv, cwd=book_files.ROOT).returncode
+    seconds = time.perf_counter() - start
+    print(f"{name}: {seconds:.0f} s (exit code {code})")
+    rows = []
+    if BUILD_OUTPUT.exists():
+        with open(BUILD_OUTPUT, newline="") as fh:
+            rows = [r for r in list(csv.reader(fh))[1:] if r and r[0] != name]
+    rows.append([name, f"{seconds:.0f}", str(len(os.sched_getaffinity(0))),
+                 f"{datetime.date.today().isoformat()} ({_machine()})" + ("" if code == 0 else ", FAILED")])
+    with open(BUILD_OUTPUT, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(BUILD_HEADER)
+        writer.writerows(rows)
+    return code
 
 
 def main(argv=None):
@@ -58,15 +118,28 @@ def main(argv=None):
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="+", metavar="CHAPTER",
                         help="measure only these chapters (file stems) and keep the other rows")
+    parser.add_argument("--build", action="store_true", help="time a cold build into an empty folder")
+    parser.add_argument("--serial", action="store_true", help="with --build: no parallel execution first")
+    parser.add_argument("--tests", action="store_true", help="time make test")
     args = parser.parse_args(argv)
 
     if args.one:
-        seconds, mb = execute(args.one)
-        print(json.dumps({"seconds": seconds, "peak_mb": mb}))
+        seconds, mb, cells = execute(args.one)
+        print(json.dumps({"seconds": seconds, "peak_mb": mb, "cells": cells}))
         return 0
+    if args.build:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            name = "Cold make book" + (", chapters one at a time" if args.serial else "")
+            return time_command(name, [sys.executable, str(Path(__file__).parent / "build_book.py"),
+                                       *(["--serial"] if args.serial else []), "--path-output", folder,
+                                       "--warningiserror", "--nitpick", "--keep-going"])
+    if args.tests:
+        return time_command("make test", ["make", "test"])
 
     rows, failed = [], False
-    machine = f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores"
+    machine = _machine()
     kept = {}
     if args.only:
         stems = {c.stem for c in book_files.chapters()}
@@ -75,7 +148,8 @@ def main(argv=None):
             parser.error(f"no chapter named {sorted(unknown)}; the chapters are {sorted(stems)}")
         if args.output.exists():
             with open(args.output, newline="") as fh:
-                kept = {r[0]: r for r in list(csv.reader(fh))[1:] if r and r[0] not in args.only}
+                kept = {r[0]: r if len(r) == len(HEADER) else r[:3] + [""] + r[3:]   # measured before cells were
+                        for r in list(csv.reader(fh))[1:] if r and r[0] not in args.only}
     for chapter in book_files.chapters():
         if chapter.stem in kept:
             rows.append(kept[chapter.stem])
@@ -94,7 +168,8 @@ def main(argv=None):
         failed |= not ok
         print(f"{rel}: {result['seconds']:.1f} s, {result['peak_mb']:.0f} MB peak"
               f"{'' if ok else '  OVER BUDGET'}")
-        rows.append([chapter.stem, f"{result['seconds']:.1f}", f"{result['peak_mb']:.0f}",
+        cells = "; ".join(f"{line}: {sec:.1f}" for line, sec in result["cells"])
+        rows.append([chapter.stem, f"{result['seconds']:.1f}", f"{result['peak_mb']:.0f}", cells,
                      "yes" if ok else "NO", f"{datetime.date.today().isoformat()} ({machine})",
                      source_hash(chapter)])
 

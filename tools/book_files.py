@@ -59,6 +59,17 @@ def chapters():
     return [p for p in pages() if is_notebook(p)]
 
 
+def benchmark_seconds():
+    """``{chapter stem: seconds}`` from the benchmark table (book/_data/benchmark.csv), or ``{}``."""
+    import csv
+
+    table = ROOT / "book" / "_data" / "benchmark.csv"
+    if not table.exists():
+        return {}
+    with table.open(newline="") as fh:
+        return {row["Chapter"]: float(row["Wall time (s)"]) for row in csv.DictReader(fh)}
+
+
 #: Seconds a single cell may run, and a kernel may take to start, before an
 #: execution is declared hung. A chapter runs in under a minute, so a cell that
 #: takes two is stuck; failing then beats stalling a 90-minute CI run.

@@ -14,7 +14,10 @@ cluster the instructor already runs (``--scheduler ADDRESS``). Inside the task:
    followed (``exec``, ``globals()``, star imports, magics) makes it run the whole notebook.
 3. **Execute** in the bubblewrap sandbox of ``tools/sandbox.py``, with the checks in recording
    mode (:mod:`statmech_dl.exercises.answer_records`): each check displays a record of the
-   answer's values on the check's inputs.
+   answer's values on the check's inputs. A first cell loads the chapter's checks before any of
+   the submission's code runs, and the test cells take them from there (:func:`armed`), so that
+   a submission that replaced the checks' module or ``builtins.__import__`` still has its
+   answers recorded.
 4. **Judge** in the worker's own process, where the submission's code never ran: the genuine check
    replays the record and gives the verdict. A submission that patched the check, ``builtins`` or
    NumPy in its kernel gains nothing. The test cell's outputs are replaced by the verdict.

@@ -879,31 +879,27 @@ def fit_cnn(stimulus, counts, n_lags, seed=0, channels=(8, 8), kernels=(11, 7), 
 
 
 def fit_ln_and_cnn(data, n_lags, ln_options=None, cnn_options=None):
-    r"""Fit an LN model and a CNN to each of several recordings, the two kinds of fit side by side.
+    r"""Fit an LN model and a CNN to each of several recordings.
 
     ``data`` maps a name to ``(stimulus, counts)``; ``ln_options`` and
     ``cnn_options`` are keyword arguments of :func:`fit_ln` and
-    :func:`fit_cnn`. The CNNs are fitted one after another in a background
-    thread while the LN models are fitted in the caller's: the two share
-    nothing (the CNN draws from its own seeded generators, the LN fit uses no
-    randomness), so the models are exactly those of separate calls, and on
-    two cores they take about the time of the longer kind instead of the sum
-    (torch and the BLAS release the interpreter lock while they compute).
+    :func:`fit_cnn`. The fits run one after another in the caller's thread.
+    (Running the CNNs in a background thread beside the LN fits made the
+    chapter about 7 s faster, 48 s instead of 55 s, on an idle 2-core
+    machine; but when another process kept a core busy, as when the book's
+    chapters execute two at a time, the two threads contending for the
+    interpreter lock made it three times slower, 181 s.)
 
     Returns
     -------
     dict
         ``{name: {"LN": RetinaModel, "CNN": RetinaModel}}``, in the order of ``data``.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     if not isinstance(data, dict) or not data:
         raise ValueError("data must be a non-empty dict of name -> (stimulus, counts)")
     ln_options, cnn_options = dict(ln_options or {}), dict(cnn_options or {})
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        cnns = {name: pool.submit(fit_cnn, s, c, n_lags, **cnn_options) for name, (s, c) in data.items()}
-        lns = {name: fit_ln(s, c, n_lags, **ln_options) for name, (s, c) in data.items()}
-        return {name: {"LN": lns[name], "CNN": cnns[name].result()} for name in data}
+    return {name: {"LN": fit_ln(s, c, n_lags, **ln_options), "CNN": fit_cnn(s, c, n_lags, **cnn_options)}
+            for name, (s, c) in data.items()}
 
 
 class _EarlyStopping:

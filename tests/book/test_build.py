@@ -30,21 +30,27 @@ ROOT = book_files.ROOT
 HTML = ROOT / "_build" / "html"
 CHAPTERS = book_files.chapters()
 
-pytestmark = pytest.mark.book
+# Under pytest-xdist (make test) these tests share one worker, which builds the book once.
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
 
 BUILD_TIMEOUT = 40 * 60      # seconds; a hung cell fails sooner, at the per-cell timeout in _config.yml
 
 
+#: The build's output (its log), for the tests that read it.
+BUILD = {}
+
+
 @pytest.fixture(scope="module")
 def built():
-    jb = Path(sys.executable).parent / "jupyter-book"
+    # As make book builds it: the chapters executed on every core first, then the site.
     try:
-        proc = subprocess.run([str(jb), "build", str(ROOT), "--warningiserror", "--nitpick", "--keep-going"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        proc = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--warningiserror", "--nitpick",
+                               "--keep-going"], cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     except subprocess.TimeoutExpired as err:
         pytest.fail(f"the book build did not finish in {BUILD_TIMEOUT} s:\n{(err.stdout or b'')[-5000:]}")
     assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
+    BUILD["log"] = proc.stdout + proc.stderr
     return HTML
 
 
@@ -52,6 +58,15 @@ def page(built, name):
     path = built / f"{name}.html"
     assert path.exists(), f"{path} was not built"
     return path.read_text()
+
+
+def test_the_build_executes_no_chapter_itself(built):
+    """tools/build_book.py executes the chapters on every core into the cache before the build;
+    myst-nb then finds each in the cache and executes none, one after another, itself. That
+    shows the parallel step's notebooks hash as myst-nb's do (a mismatch would execute twice)."""
+    log = BUILD["log"]
+    executed = [line for line in log.splitlines() if "Executing notebook using" in line]
+    assert not executed, "the build executed chapters the parallel step should have:\n" + "\n".join(executed)
 
 
 def test_front_matter(built):

@@ -403,6 +403,21 @@ def test_benchmark_is_current_and_within_budget():
         assert float(row["Peak memory (MB)"]) <= 1500.0
 
 
+def test_benchmark_names_the_slowest_cells_by_their_line(tmp_path):
+    import benchmark
+    import nbformat
+
+    chapter = tmp_path / "chapter.md"
+    chapter.write_text("# Title\n\n```{code-cell} ipython3\nx = 1\n```\n\ntext\n\n```{code-cell} ipython3\n"
+                       "y = 2\n```\n\n```{code-cell} ipython3\nz = 3\n```\n")
+    cells = [nbformat.v4.new_code_cell(src) for src in ("x = 1", "y = 2", "z = 3")]
+    for cell, seconds in zip(cells, (0.5, 4.0, 1.25)):
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-12-03T10:00:00.000000Z",
+                                      "shell.execute_reply": f"2026-12-03T10:00:0{seconds:.6f}Z"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")] + cells)
+    assert benchmark.slowest_cells(chapter, nb, n=2) == [(10, 4.0), (14, 1.25)]
+
+
 def test_a_change_to_the_library_reexecutes_the_chapters(tmp_path):
     """The execution cache keys a chapter on its code cells; the install cell carries the
     library's hash in its metadata, so that editing the library invalidates the cache."""

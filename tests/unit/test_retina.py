@@ -516,7 +516,7 @@ def test_drive_contributions_add_up_to_the_drive():
         retina.drive_contributions(s, -1)
 
 
-def test_fitting_ln_and_cnn_side_by_side_gives_the_models_of_separate_fits():
+def test_fitting_ln_and_cnn_together_gives_the_models_of_separate_fits():
     pytest.importorskip("torch")
     retina_ = rt.SyntheticRetina()
     rng = np.random.default_rng(5)

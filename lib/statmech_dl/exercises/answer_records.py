@@ -272,7 +272,7 @@ def genuine_checks(module):
     ``builtins.__import__`` so that importing the checks gives a fake module, then does not
     change which check records the answer, so the answers are still recorded and judged
     (without it the records would be missing, and every exercise would score zero whatever the
-    answers). The module is imported with :func:`importlib.import_module`, not the ``import``
+    answers). The module is imported with ``importlib.import_module``, not the ``import``
     statement, for the same reason.
     """
     if not isinstance(module, str) or not module.startswith("statmech_dl.exercises."):
