@@ -33,10 +33,10 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 book: $(VENV)/.installed
 	$(BIN)/python tools/build_book.py --warningiserror --nitpick --keep-going
 
-# pytest-xdist runs independent tests on every core; the book's tests share one worker (one
-# build), and so do the course's (one graded course).
+# pytest-xdist runs the test files on every core, each file's tests on one worker: the book's
+# build tests build it once, and the course's tests grade the course once.
 test: $(VENV)/.installed browser sandbox
-	$(BIN)/python -m pytest tests -n auto --dist loadgroup
+	$(BIN)/python -m pytest tests -n auto --dist loadfile
 
 # The explorations are checked in a headless browser (tests/book/test_build.py): Debian's
 # chromium, installed here when missing and we may (root with apt-get, as in CI); elsewhere

@@ -30,8 +30,7 @@ ROOT = book_files.ROOT
 HTML = ROOT / "_build" / "html"
 CHAPTERS = book_files.chapters()
 
-# Under pytest-xdist (make test) these tests share one worker, which builds the book once.
-pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
+pytestmark = pytest.mark.book
 
 
 BUILD_TIMEOUT = 40 * 60      # seconds; a hung cell fails sooner, at the per-cell timeout in _config.yml

@@ -35,9 +35,6 @@ if os.environ.get("COURSE_CHAPTERS"):
     CHAPTERS = [c for c in CHAPTERS if c.stem in os.environ["COURSE_CHAPTERS"].split(",")]
 IDS = [c.stem for c in CHAPTERS]
 
-# Under pytest-xdist (make test) these tests share one worker, which grades the course once.
-pytestmark = pytest.mark.xdist_group("course")
-
 
 def nbgrader_meta(cell):
     return cell.metadata.get("nbgrader", {})
