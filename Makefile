@@ -34,9 +34,10 @@ book: $(VENV)/.installed
 	$(BIN)/python tools/build_book.py --warningiserror --nitpick --keep-going
 
 # pytest-xdist runs the test files on every core, each file's tests on one worker: the book's
-# build tests build it once, and the course's tests grade the course once.
+# build tests build it once, and the course's tests grade the course once. Files go out in
+# collection order, which starts with those two (tests/conftest.py).
 test: $(VENV)/.installed browser sandbox
-	$(BIN)/python -m pytest tests -n auto --dist loadfile
+	$(BIN)/python -m pytest tests -n auto --dist loadfile --no-loadscope-reorder
 
 # The explorations are checked in a headless browser (tests/book/test_build.py): Debian's
 # chromium, installed here when missing and we may (root with apt-get, as in CI); elsewhere
