@@ -272,9 +272,13 @@ def _psi(x, g, w):
     1 + m = E[1 / (1 - g x)] is summed on its own: near the bottom of a spectrum
     m -> -1, and forming 1 + m by addition would lose every digit.
     """
+    # The sums over the atoms are matrix-vector products (BLAS), and
+    # E[g x / (1 - g x)] = x E[g / (1 - g x)] saves a product per atom.
     inv = 1.0 / (1.0 - g * x[..., None])
-    return (np.sum(w * g * x[..., None] * inv, axis=-1), np.sum(w * inv, axis=-1),
-            np.sum(w * g * inv**2, axis=-1))
+    wg = (w * g).astype(complex)
+    m, a = x * (inv @ wg), inv @ w.astype(complex)
+    inv *= inv
+    return m, a, inv @ wg
 
 
 def _chi_d2(z, g, w):

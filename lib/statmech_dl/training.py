@@ -5,9 +5,10 @@ Three trainers, one for each kind of model in the book:
 * :func:`train_linear_network`: full-batch gradient descent on deep *linear*
   networks, in NumPy, written in terms of the data's correlation matrices
   (chapters *Semantic development* and *Deep linear dynamics*);
-* :func:`training_curve` and :func:`train_classifier`: minibatch SGD on deep
-  nonlinear classifiers initialised from the mean-field ensemble, in NumPy with
-  hand-written back-propagation (chapters *Transient chaos* and *Dynamical
+* :func:`training_curves` (and :func:`training_curve`, :func:`train_classifier`
+  for one network): minibatch SGD on deep nonlinear classifiers initialised
+  from the mean-field ensemble, in NumPy with hand-written back-propagation,
+  many networks side by side (chapters *Transient chaos* and *Dynamical
   isometry*);
 * :func:`fit`: the loop for models written in torch (later chapters), with
   the book's torch conventions built in.
@@ -40,7 +41,8 @@ from . import _validation as v
 from . import init, nonlinearities
 from . import linear_dynamics as ld
 
-__all__ = ["LinearTrajectory", "train_linear_network", "train_classifier", "training_curve", "fit"]
+__all__ = ["LinearTrajectory", "train_linear_network", "train_classifier", "training_curve",
+           "training_curves", "fit"]
 
 
 @dataclass
@@ -237,11 +239,13 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
     nonlinearity ``phi``, initialised from the mean-field ensemble
     (:math:`W_{ij} \sim \mathcal N(0, \sigma_w^2/n_{\mathrm{in}})`,
     :math:`b_i \sim \mathcal N(0, \sigma_b^2)`), and a linear read-out trained
-    with softmax cross-entropy by plain minibatch SGD. Used for the trainability
-    experiment of the chapter *Transient chaos*: signals and gradients survive
-    only about :math:`\xi_c` layers, so networks much deeper than a few
-    :math:`\xi_c` fail to train (Schoenholz et al. 2017).
-    :func:`training_curve` records the whole course of training.
+    with softmax cross-entropy by plain minibatch SGD, in single precision
+    (see :func:`training_curves`). The trainability experiment of the chapter
+    *Transient chaos* uses it: signals and gradients survive only about
+    :math:`\xi_c` layers, so networks much deeper than a few :math:`\xi_c`
+    fail to train (Schoenholz et al. 2017). :func:`training_curve` records the
+    whole course of training, and :func:`training_curves` trains several
+    networks at once.
 
     Parameters
     ----------
@@ -278,7 +282,8 @@ def _labels(name, y, n_rows):
 
 
 def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=300, lr=0.005,
-                   batch_size=64, rng=None, weights="gaussian", X_test=None, y_test=None, record_every=50):
+                   batch_size=64, rng=None, weights="gaussian", X_test=None, y_test=None, record_every=50,
+                   dtype="float32"):
     r"""Train a deep network with minibatch SGD and record its loss and accuracy as it learns.
 
     The network is that of :func:`train_classifier` (``depth`` hidden layers of
@@ -290,8 +295,8 @@ def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=
     equal :math:`\sigma_w`: both have the same mean squared singular value, but
     only the orthogonal one has all singular values equal.
 
-    Implemented in NumPy with hand-written back-propagation: the model is small
-    and its gradient short, and NumPy is as fast as torch at these sizes.
+    One network of :func:`training_curves`, which trains many at once; the
+    numbers are the same either way.
 
     Parameters
     ----------
@@ -303,6 +308,8 @@ def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=
         A held-out set whose accuracy is recorded too.
     record_every : int, optional
         Record after every this many steps (and before the first), :math:`\ge 1`.
+    dtype : str, optional
+        ``"float32"`` or ``"float64"``; see :func:`training_curves`.
 
     Returns
     -------
@@ -310,48 +317,180 @@ def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=
         ``"step"``, ``"loss"`` (mean cross-entropy on the whole training set),
         ``"accuracy"`` and, with a test set, ``"test_accuracy"``.
     """
+    for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b), ("lr", lr)):
+        if np.ndim(value) != 0:
+            raise ValueError(f"{name} must be a scalar for one network, got shape {np.shape(value)}; "
+                             "training_curves trains several")
+    if np.ndim(X) != 2:
+        raise ValueError(f"X must be a 2-d array, got shape {np.shape(X)}")
+    if isinstance(rng, _SEQUENCES) or not isinstance(weights, str):
+        raise ValueError("rng and weights must be given for one network; training_curves trains several")
+    curves = training_curves(X, y, depth, sigma_w, sigma_b, width=width, phi=phi, n_steps=n_steps, lr=lr,
+                             batch_size=batch_size, rng=rng, weights=weights, X_test=X_test, y_test=y_test,
+                             record_every=record_every, dtype=dtype)
+    return {k: (val if k == "step" else val[0]) for k, val in curves.items()}
+
+
+_SEQUENCES = (list, tuple, np.ndarray)
+
+
+def _per_network(name, value, n):
+    # A scalar applies to every network; a sequence gives one value per network.
+    if isinstance(value, _SEQUENCES) and not (isinstance(value, np.ndarray) and value.ndim == 0):
+        if len(value) != n:
+            raise ValueError(f"{name} must be a scalar or hold one value per network ({n}), got {len(value)}")
+        return list(value)
+    return [value] * n
+
+
+def training_curves(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=300, lr=0.005,
+                    batch_size=64, rng=None, weights="gaussian", X_test=None, y_test=None, record_every=50,
+                    dtype="float32"):
+    r"""Train several deep networks of one architecture side by side, with minibatch SGD.
+
+    Each network is that of :func:`training_curve` and is trained exactly as
+    :func:`training_curve` would train it alone: its own generator draws its
+    initial weights and then its minibatches, so network :math:`k` prints the
+    same numbers whether it is trained alone or with others. Training them
+    together stacks their layers into arrays of shape ``(K, n_out, n_in)``,
+    so that each NumPy call works on all :math:`K` networks: the arrays are
+    small (a batch of 64 through a layer of 32 units), and one call per
+    network would spend most of its time in call overhead.
+
+    Implemented in NumPy with hand-written back-propagation: with softmax
+    cross-entropy :math:`\mathcal L` on the logits :math:`z`,
+    :math:`\partial\mathcal L/\partial z = \mathrm{softmax}(z) - e_y`, and
+    each hidden layer passes :math:`\delta^{l-1} = (\delta^l W^l)\odot
+    \phi'(h^{l-1})` down.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_examples, n_inputs) or (K, n_examples, n_inputs)
+        Inputs shared by all networks, or one set per network.
+    y : array_like of int, shape (n_examples,)
+        Class labels :math:`0, \dots, K-1`, shared.
+    depth, width : int
+        Hidden layers and their width, shared, both :math:`\ge 1`.
+    sigma_w, sigma_b, lr : float or sequence of float
+        One value for all networks, or one per network.
+    phi : str, optional
+        Nonlinearity, shared.
+    n_steps, batch_size, record_every : int, optional
+        Shared.
+    rng : None, int, numpy.random.Generator, or a sequence of these
+        One source per network. A single seed with several networks is an
+        error: the networks would be identical.
+    weights : str or sequence of str, optional
+        ``"gaussian"`` or ``"orthogonal"``, for all or per network.
+    X_test, y_test : array_like, optional
+        A held-out set (shared, or one per network like ``X``) whose
+        accuracy is recorded too.
+    dtype : str, optional
+        ``"float32"`` (default) or ``"float64"``. These trainings are compared
+        with the theory through orderings and thresholds (which network
+        trains, which learns faster), not digit by digit; single precision
+        changes the recorded losses in the sixth digit and halves the time,
+        because NumPy's ``tanh`` is vectorised for it. The losses and
+        accuracies are accumulated in float64.
+
+    Returns
+    -------
+    dict of ndarray
+        ``"step"``, shape (T,); ``"loss"`` (mean cross-entropy on the whole
+        training set), ``"accuracy"`` and, with a test set,
+        ``"test_accuracy"``, each of shape (K, T).
+
+    Raises
+    ------
+    ValueError
+        For bad arguments, and when a network's loss stops being finite
+        (its learning rate too large), naming that network.
+    """
     nl = nonlinearities.get(phi)
-    X = v.matrix("X", X)
-    y = _labels("y", y, X.shape[0])
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    lengths = {len(a) for a in (sigma_w, sigma_b, lr, rng, weights)
+               if isinstance(a, _SEQUENCES) and np.ndim(a) == 1}
+    if np.ndim(X) == 3:
+        lengths.add(np.shape(X)[0])
+    if len(lengths) > 1:
+        raise ValueError(f"the per-network arguments disagree on the number of networks: {sorted(lengths)}")
+    n_net = lengths.pop() if lengths else 1
+    if n_net < 1:
+        raise ValueError("at least one network is needed")
+    rngs = _per_network("rng", rng, n_net)
+    if n_net > 1 and not isinstance(rng, _SEQUENCES):
+        raise ValueError("rng must give one seed or generator per network when training several")
+    gens = [v.as_generator(r) for r in rngs]
+    sigma_ws = [v.real("sigma_w", s, lo=0.0, lo_open=True) for s in _per_network("sigma_w", sigma_w, n_net)]
+    sigma_bs = [v.real("sigma_b", s, lo=0.0) for s in _per_network("sigma_b", sigma_b, n_net)]
+    lrs = [v.real("lr", s, lo=0.0, lo_open=True) for s in _per_network("lr", lr, n_net)]
+    ensembles = [init.ensemble(w) for w in _per_network("weights", weights, n_net)]
+
+    def inputs(name, value):
+        arr = v.matrix(name, value, ndim=np.ndim(value) if np.ndim(value) in (2, 3) else 2)
+        if arr.ndim == 3 and arr.shape[0] != n_net:
+            raise ValueError(f"{name} must hold one input matrix per network ({n_net}), got {arr.shape[0]}")
+        return arr
+
+    X = inputs("X", X)
+    n_examples, n_inputs = X.shape[-2:]
+    y = _labels("y", y, n_examples)
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test must be given together")
     if X_test is not None:
-        X_test = v.matrix("X_test", X_test)
-        if X_test.shape[1] != X.shape[1]:
-            raise ValueError(f"X_test must have {X.shape[1]} columns like X, got {X_test.shape[1]}")
-        y_test = _labels("y_test", y_test, X_test.shape[0])
-    weights = init.ensemble(weights)
+        X_test = inputs("X_test", X_test)
+        if X_test.shape[-1] != n_inputs:
+            raise ValueError(f"X_test must have {n_inputs} columns like X, got {X_test.shape[-1]}")
+        y_test = _labels("y_test", y_test, X_test.shape[-2])
     depth = v.integer("depth", depth, lo=1)
     width = v.integer("width", width, lo=1)
     n_steps = v.integer("n_steps", n_steps, lo=1)
     record_every = v.integer("record_every", record_every, lo=1)
-    batch_size = v.integer("batch_size", batch_size, lo=1, hi=X.shape[0])
-    sigma_w = v.real("sigma_w", sigma_w, lo=0.0, lo_open=True)
-    sigma_b = v.real("sigma_b", sigma_b, lo=0.0)
-    lr = v.real("lr", lr, lo=0.0, lo_open=True)
-    gen = v.as_generator(rng)
+    batch_size = v.integer("batch_size", batch_size, lo=1, hi=n_examples)
     n_classes = int(y.max()) + 1
-    sizes = [X.shape[1]] + [width] * depth + [n_classes]
-    # Weights are (n_out, n_in), as init draws them; activations are rows, so h = a W^T + b.
-    Ws = [init.draw(weights, sizes[i + 1], sizes[i], sigma_w, gen) for i in range(len(sizes) - 1)]
-    bs = [gen.standard_normal(sizes[i + 1]) * sigma_b for i in range(len(sizes) - 1)]
+    sizes = [n_inputs] + [width] * depth + [n_classes]
+    n_layers = len(sizes) - 1
 
-    def forward(a):
+    # Each network draws its weights, then its biases, from its own generator,
+    # in the order a lone network would.
+    drawn = []
+    for gen, sw, sb, ens in zip(gens, sigma_ws, sigma_bs, ensembles):
+        Ws = [init.draw(ens, sizes[i + 1], sizes[i], sw, gen) for i in range(n_layers)]
+        bs = [gen.standard_normal(sizes[i + 1]) * sb for i in range(n_layers)]
+        drawn.append((Ws, bs))
+    # Stored transposed, (K, n_in, n_out), so that a layer is h = a @ W^T + b
+    # on activations a of shape (K, batch, n_in).
+    WT = [np.stack([Ws[i].T for Ws, _ in drawn]).astype(dtype) for i in range(n_layers)]
+    bs = [np.stack([b[i] for _, b in drawn])[:, None, :].astype(dtype) for i in range(n_layers)]
+    X, X_test = X.astype(dtype), None if X_test is None else X_test.astype(dtype)
+    rate = np.asarray(lrs, dtype=dtype)[:, None, None]
+    is_tanh = nl.name == "tanh"
+    nets = np.arange(n_net)[:, None]
+
+    def forward(a, keep):
         pre, acts = [], [a]
-        for layer, (W, b) in enumerate(zip(Ws, bs)):
-            h = a @ W.T + b
-            pre.append(h)
-            a = nl.f(h) if layer < len(Ws) - 1 else h
-            acts.append(a)
-        return pre, acts
+        for layer in range(n_layers):
+            h = np.matmul(a, WT[layer])
+            h += bs[layer]
+            if keep and not is_tanh:
+                pre.append(h.copy())
+            a = (np.tanh(h, out=h) if is_tanh else nl.f(h)) if layer < n_layers - 1 else h
+            if keep:
+                acts.append(a)
+        return pre, (acts if keep else [a])
 
     def evaluate(inputs, labels):
-        logits = forward(inputs)[1][-1]
-        if not np.all(np.isfinite(logits)):
-            raise ValueError(f"training diverged: lr={lr:g} is too large for sigma_w={sigma_w:g}")
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-        return -float(np.mean(log_p[np.arange(len(labels)), labels])), float(np.mean(np.argmax(logits, axis=1) == labels))
+        logits = forward(inputs, keep=False)[1][-1].astype(np.float64)
+        finite = np.all(np.isfinite(logits), axis=(1, 2))
+        if not np.all(finite):
+            k = int(np.argmin(finite))
+            raise ValueError(f"training diverged: lr={lrs[k]:g} is too large for sigma_w={sigma_ws[k]:g} "
+                             f"(network {k})")
+        shifted = logits - logits.max(axis=2, keepdims=True)
+        log_p = shifted - np.log(np.sum(np.exp(shifted), axis=2, keepdims=True))
+        loss = -np.mean(log_p[:, np.arange(len(labels)), labels], axis=1)
+        return loss, np.mean(np.argmax(logits, axis=2) == labels, axis=1)
 
     record = {"step": [], "loss": [], "accuracy": [], "test_accuracy": []}
 
@@ -363,30 +502,34 @@ def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=
         if X_test is not None:
             record["test_accuracy"].append(evaluate(X_test, y_test)[1])
 
+    rows = np.arange(batch_size)[None, :]
     with np.errstate(over="ignore", invalid="ignore"):
         snapshot(0)              # evaluation draws no random numbers
         for step in range(1, n_steps + 1):
-            idx = gen.integers(0, X.shape[0], batch_size)
-            pre, acts = forward(X[idx])
-            logits = acts[-1] - acts[-1].max(axis=1, keepdims=True)
-            grad = np.exp(logits)
-            grad /= grad.sum(axis=1, keepdims=True)
-            grad[np.arange(batch_size), y[idx]] -= 1.0
+            idx = np.stack([gen.integers(0, n_examples, batch_size) for gen in gens])
+            pre, acts = forward(X[idx] if X.ndim == 2 else X[nets, idx], keep=True)
+            grad = acts[-1] - acts[-1].max(axis=2, keepdims=True)
+            np.exp(grad, out=grad)
+            grad /= grad.sum(axis=2, keepdims=True)
+            grad[nets, rows, y[idx]] -= 1.0
             grad /= batch_size
-            for layer in range(len(Ws) - 1, -1, -1):
-                gW, gb = grad.T @ acts[layer], grad.sum(axis=0)
+            for layer in range(n_layers - 1, -1, -1):
+                gW = np.matmul(acts[layer].transpose(0, 2, 1), grad)
+                gb = grad.sum(axis=1, keepdims=True)
                 if layer > 0:
-                    # For tanh, phi' = 1 - phi^2 reuses the stored activations (the
-                    # arrays are small, so each saved numpy call matters).
-                    slope = 1.0 - acts[layer] ** 2 if nl.name == "tanh" else nl.df(pre[layer - 1])
-                    grad = (grad @ Ws[layer]) * slope
-                Ws[layer] -= lr * gW
-                bs[layer] -= lr * gb
+                    # For tanh, phi' = 1 - phi^2 reuses the stored activations.
+                    a = acts[layer]
+                    grad = np.matmul(grad, WT[layer].transpose(0, 2, 1))
+                    grad *= (1.0 - a * a) if is_tanh else nl.df(pre[layer - 1])
+                gW *= rate
+                WT[layer] -= gW
+                gb *= rate
+                bs[layer] -= gb
             if step % record_every == 0 or step == n_steps:
                 snapshot(step)
     if X_test is None:
         del record["test_accuracy"]
-    return {k: np.array(val) for k, val in record.items()}
+    return {k: (np.array(val) if k == "step" else np.array(val).T) for k, val in record.items()}
 
 
 # --- torch ------------------------------------------------------------------------

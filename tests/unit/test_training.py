@@ -102,6 +102,52 @@ def test_training_curve_records_learning_and_orthogonal_isometric_start_is_faste
         training.training_curve(X, d.y_train, 3, 1.0, 0.0, record_every=0)
 
 
+def test_networks_trained_side_by_side_learn_what_each_learns_alone():
+    # training_curves stacks the networks; each draws from its own generator in
+    # the order a lone network would, so each curve is the lone curve (up to
+    # the order of floating-point sums: 1e-12 of a loss of order one).
+    d = datasets.digits(n_train=300, rng=0, scale="unit_length")
+    X = d.X_train.T
+    args = dict(width=16, n_steps=40, record_every=20)
+    both = training.training_curves(np.stack([X, 0.5 * X]), d.y_train, 6, [1.0, 1.3], [0.0, 0.2],
+                                    lr=[0.01, 0.05], rng=[4, 9], weights=["gaussian", "orthogonal"], **args)
+    alone = [training.training_curve(X, d.y_train, 6, 1.0, 0.0, lr=0.01, rng=4, weights="gaussian", **args),
+             training.training_curve(0.5 * X, d.y_train, 6, 1.3, 0.2, lr=0.05, rng=9, weights="orthogonal",
+                                     **args)]
+    assert both["loss"].shape == (2, 3) and list(both["step"]) == [0, 20, 40]
+    for k, curve in enumerate(alone):
+        np.testing.assert_allclose(both["loss"][k], curve["loss"], rtol=1e-12)
+        np.testing.assert_array_equal(both["accuracy"][k], curve["accuracy"])
+    # Single precision changes the losses in the sixth digit, not the learning.
+    double = training.training_curve(X, d.y_train, 6, 1.0, 0.0, lr=0.01, rng=4, dtype="float64", **args)
+    np.testing.assert_allclose(alone[0]["loss"], double["loss"], rtol=1e-4)
+    assert not np.array_equal(alone[0]["loss"], double["loss"])
+
+
+def test_training_curves_reject_inconsistent_networks():
+    d = datasets.digits(n_train=100, rng=0, scale="unit_length")
+    X = d.X_train.T
+    with pytest.raises(ValueError, match="disagree on the number of networks"):
+        training.training_curves(X, d.y_train, 2, [1.0, 1.1], 0.0, lr=[0.1, 0.2, 0.3], rng=[0, 1])
+    with pytest.raises(ValueError, match="rng must give one seed"):
+        training.training_curves(X, d.y_train, 2, [1.0, 1.1], 0.0, rng=0)
+    with pytest.raises(ValueError, match=r"disagree on the number of networks: \[2, 3\]"):
+        training.training_curves(np.stack([X, X, X]), d.y_train, 2, [1.0, 1.1], 0.0, rng=[0, 1])
+    with pytest.raises(ValueError, match="^X_test must hold one input matrix per network"):
+        training.training_curves(X, d.y_train, 2, [1.0, 1.1], 0.0, rng=[0, 1], X_test=np.stack([X] * 3),
+                                 y_test=d.y_train)
+    with pytest.raises(ValueError, match="^dtype"):
+        training.training_curve(X, d.y_train, 2, 1.0, 0.0, dtype="float16")
+    with pytest.raises(ValueError, match="^sigma_w must lie in"):
+        training.training_curves(X, d.y_train, 2, [1.0, -1.0], 0.0, rng=[0, 1])
+    with pytest.raises(ValueError, match="training_curves trains several"):
+        training.training_curve(X, d.y_train, 2, [1.0, 1.1], 0.0)
+    # A learning rate far too large: the error names the network that diverged.
+    with pytest.raises(ValueError, match=r"lr=1e\+38 .*network 1"):
+        training.training_curves(X, d.y_train, 4, 2.0, 0.0, lr=[0.01, 1e38], rng=[0, 1], n_steps=20,
+                                 record_every=10)
+
+
 # --- torch ------------------------------------------------------------------------
 
 torch = pytest.importorskip("torch")
