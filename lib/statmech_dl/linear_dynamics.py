@@ -238,10 +238,15 @@ def deep_mode_strength(t, s, u0, n_layers, tau=1.0):
     if n_layers == 3:
         return mode_strength(t, s, u0, tau)
     t, s, u0 = np.broadcast_arrays(t, s, u0)
+    shape = t.shape
+    t, s, u0 = t.ravel(), s.ravel(), u0.ravel()
     out = np.empty(t.shape)
-    pairs = np.stack([s.ravel(), u0.ravel()], axis=1)
-    for s_i, u0_i in np.unique(pairs, axis=0):
-        mask = (s == s_i) & (u0 == u0_i)
+    # One integration per distinct (s, u0): group the elements by the pair,
+    # packed as one complex number (a far cheaper sort than unique rows).
+    pairs, group = np.unique(s + 1j * u0, return_inverse=True)
+    for k, pair in enumerate(pairs):
+        s_i, u0_i = pair.real, pair.imag
+        mask = group == k
         times = np.unique(t[mask])
         if u0_i == s_i:
             out[mask] = s_i
@@ -257,7 +262,7 @@ def deep_mode_strength(t, s, u0, n_layers, tau=1.0):
         if not sol.success:  # pragma: no cover - DOP853 does not fail on this smooth problem
             raise RuntimeError(f"integration failed: {sol.message}")
         out[mask] = np.interp(t[mask], times, np.exp(sol.y[0]))
-    return v.scalar_or_array(out)
+    return v.scalar_or_array(out.reshape(shape))
 
 
 def _time_args(s, u0, uf, n_layers, tau):

@@ -57,6 +57,39 @@ def test_train_rejects_mismatched_data_and_divergence():
 
 
 
+def test_linear_networks_trained_side_by_side_match_lone_runs_and_stop_on_their_own():
+    # Stacked networks keep their own arithmetic: every trajectory is the lone
+    # one, bit for bit, including where each stops at the target loss.
+    rng = np.random.default_rng(0)
+    X, Y = 4.0 * np.eye(16), rng.standard_normal((16, 16))
+    starts = [[rng.standard_normal((16, 16)) / 4 for _ in range(4)] for _ in range(5)]
+    kw = dict(lr=0.01, n_steps=400, record_every=1, target_loss=2.0)
+    lone = [training.train_linear_network(X, Y, hidden=(16,) * 3, initial_weights=w, **kw) for w in starts]
+    stacked = training.train_linear_networks(X, Y, starts, **kw)
+    assert len({len(r.t) for r in lone}) > 1          # the runs stop at different steps
+    for a, b in zip(lone, stacked):
+        assert np.array_equal(a.t, b.t) and np.array_equal(a.maps, b.maps) and np.array_equal(a.loss, b.loss)
+        assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights))
+    kw = dict(lr=0.01, n_steps=30, record_every=10, record_weights=True)
+    a = training.train_linear_network(X, Y, hidden=(16,) * 3, initial_weights=starts[1], **kw)
+    b = training.train_linear_networks(X, Y, starts, **kw)[1]
+    assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights)) and a.weights[0].shape == (4, 16, 16)
+
+
+def test_linear_networks_reject_mismatched_starts():
+    X, Y = np.eye(3), np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"initial_weights\[1\] has layer shapes"):
+        training.train_linear_networks(X, Y, [[np.ones((4, 3)), np.ones((2, 4))], [np.ones((5, 3)), np.ones((2, 5))]])
+    with pytest.raises(ValueError, match=r"initial_weights\[0\] must chain from 3 inputs to 2 outputs"):
+        training.train_linear_networks(X, Y, [[np.ones((4, 3)), np.ones((3, 4))]])
+    with pytest.raises(ValueError, match="^initial_weights must be a non-empty list"):
+        training.train_linear_networks(X, Y, [])
+    with pytest.raises(ValueError, match="^lr must"):
+        training.train_linear_networks(X, Y, [[np.ones((2, 3))]], lr=-1.0)
+    with pytest.raises(ValueError, match="diverged"):
+        training.train_linear_networks(X, 10 * Y, [[np.ones((4, 3)), np.ones((2, 4))]] * 2, lr=50.0, n_steps=200)
+
+
 # --- mean-field classifiers -----------------------------------------------------
 
 def test_trainability_follows_the_correlation_depth_scale():
