@@ -735,6 +735,26 @@ def feedback_html(nb, student, assignment, scores, hints):
     return body
 
 
+def checks_module_of(assignment):
+    """The module that holds an assignment's checks: ``statmech_dl.exercises.<chapter>``."""
+    return f"statmech_dl.exercises.{assignment}"
+
+
+def run_and_judge(nb, cells, hide, timeout, memory_gb, sandboxed, assignment, kernel_name="python3"):
+    """Execute ``nb`` as :func:`execute` does, then judge it in this process (:func:`judge_notebook`).
+
+    The one path from a prepared notebook to its verdicts, shared by ``make grade`` and by nbgrader's
+    autograde in the sandbox (``nbgrader_sandbox.py``). Returns ``(error, verdicts)``: ``error`` is
+    empty unless no cell produced an output and the run failed (the notebook did not run at all).
+    """
+    checks_module = checks_module_of(assignment)
+    code, err = execute(nb, cells, hide, timeout, memory_gb, sandboxed, checks_module, kernel_name)
+    error = ""
+    if code and not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
+        error = f"the notebook did not run (exit code {code}): {err[-2000:]}"
+    return error, judge_notebook(nb, checks_module)
+
+
 def grade_submission(task):
     """Grade one submission; the unit of work that a Dask worker runs.
 
@@ -753,12 +773,9 @@ def grade_submission(task):
         nb = prepare(submission, release)
         cells = needed_cells(nb) if task.get("fast", True) else None
         result["fast"] = cells is not None
-        checks_module = f"statmech_dl.exercises.{task['assignment']}"
-        code, err = execute(nb, cells, task.get("hide", ()), task["timeout"], task["memory_gb"],
-                            task.get("sandboxed", True), checks_module)
-        if not any(c.get("outputs") for c in nb.cells if c.cell_type == "code") and code:
-            result["error"] = f"the notebook did not run (exit code {code}): {err[-2000:]}"
-        verdicts = judge_notebook(nb, checks_module)
+        result["error"], verdicts = run_and_judge(nb, cells, task.get("hide", ()), task["timeout"],
+                                                  task["memory_gb"], task.get("sandboxed", True),
+                                                  task["assignment"])
         result["scores"], result["hints"] = scores_and_hints(nb, verdicts)
         result["autograded"] = nbformat.writes(nb)
         result["feedback"] = feedback_html(nb, task["student"], task["assignment"], result["scores"],

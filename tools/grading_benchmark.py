@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import book_files  # noqa: E402
 import course  # noqa: E402
 import grading  # noqa: E402
+import submissions  # noqa: E402
+from submissions import wrong_answer as wrong  # noqa: E402
 
 DEFAULT_OUTPUT = book_files.ROOT / "book" / "_data" / "grading.csv"
 HEADER = ["Measurement", "Result", "Target", "Met", "Measured on"]
@@ -43,32 +45,6 @@ CLASS_CHAPTER = "semantic_development"
 
 def _meta(cell):
     return cell.metadata.get("nbgrader", {})
-
-
-def _variant(course_dir, name, pick):
-    """The release with each answer cell from ``pick(grade_id, solution_source)`` (None keeps the stub)."""
-    source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4)
-    release = nbformat.read(course_dir / "release" / name / f"{name}.ipynb", 4)
-    solutions = {_meta(c)["grade_id"]: c.source for c in source.cells if _meta(c).get("solution")}
-    for cell in release.cells:
-        gid = _meta(cell).get("grade_id", "")
-        if gid in solutions:
-            new = pick(gid, solutions[gid])
-            if new is not None:
-                cell.source = new
-    return release
-
-
-def _exercises(course_dir, name):
-    source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", 4)
-    return [_meta(c)["grade_id"].rsplit("-check", 1)[0] for c in source.cells if _meta(c).get("grade")]
-
-
-def _wrong(source):
-    sys.path.insert(0, str(book_files.ROOT / "tests" / "course"))
-    from test_assignments import _wrong_code
-
-    return _wrong_code(source)
 
 
 def per_chapter(root):
@@ -81,9 +57,10 @@ def per_chapter(root):
         name = chapter.stem
         exercises = _exercises(course_dir, name)
         kinds = {e: ("solution", "stub", "wrong")[i % 3] for i, e in enumerate(exercises)}
-        sol = _variant(course_dir, name, lambda gid, src: src)
-        mixed = _variant(course_dir, name, lambda gid, src: {"solution": src, "stub": None, "wrong": _wrong(src)}[
-            kinds[gid.rsplit("-solution", 1)[0]]])
+        sol = submissions.release_with(course_dir, name, lambda gid, src: src)
+        mixed = submissions.release_with(
+            course_dir, name, lambda gid, src: {"solution": src, "stub": None, "wrong": wrong(src)}[
+                kinds[gid.rsplit("-solution", 1)[0]]])
         for student, nb in (("solution", sol), ("mixed", mixed)):
             (folder / student).mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, folder / student / f"{name}.ipynb")
@@ -115,18 +92,20 @@ def class_of_100(course_dir, folder):
             nbformat.write(nb, path)
         kinds[student] = kind
 
+    def variant(pick):
+        return submissions.release_with(course_dir, name, pick)
+
     for _ in range(40):
-        add("correct", _variant(course_dir, name, lambda gid, src: src))
+        add("correct", variant(lambda gid, src: src))
     for e in exercises:
         for _ in range(8):
-            add(f"wrong {e}", _variant(course_dir, name, lambda gid, src, e=e: _wrong(src)
-                                       if gid.startswith(e + "-solution") else src))
+            add(f"wrong {e}", variant(lambda gid, src, e=e: wrong(src) if gid.startswith(e + "-solution") else src))
     for _ in range(14):
-        add("unchanged", _variant(course_dir, name, lambda gid, src: None))
+        add("unchanged", variant(lambda gid, src: None))
     for _ in range(4):
-        add("does not run", _variant(course_dir, name, lambda gid, src: "def oops(:\n    pass\n"))
+        add("does not run", variant(lambda gid, src: "def oops(:\n    pass\n"))
     for _ in range(2):
-        add("raises", _variant(course_dir, name, lambda gid, src: "raise ValueError('not done')\n"))
+        add("raises", variant(lambda gid, src: "raise ValueError('not done')\n"))
     for i in range(100 - n):
         add("broken file", text="" if i % 2 else '{"cells": [')
     return kinds

@@ -34,17 +34,15 @@ class SandboxedExecute(Execute):
             raise sandbox.SandboxUnavailable(reason)
         hide = [os.getcwd(), *(p for p in os.environ.get("STATMECH_SANDBOX_HIDE", "").split(os.pathsep) if p)]
         memory_gb = float(os.environ.get("STATMECH_SANDBOX_MEMORY_GB", "8"))
-        # The test cells take the checks loaded before the submission's code ran (grading.armed).
+        # The test cells take the checks loaded before the submission's code ran (grading.armed);
+        # the verdicts are computed here, from the answers' records, where the submission's code
+        # never ran, and nbgrader then scores the test cells by their (replaced) outputs.
         notebook = resources.get("nbgrader", {}).get("notebook", "")
-        checks_module = f"statmech_dl.exercises.{notebook}"
         executed = copy.deepcopy(nb)
-        code, err = grading.execute(executed, None, hide, self.timeout, memory_gb, True, checks_module,
-                                    self.kernel_name or "python3")
-        if not any(c.get("outputs") for c in executed.cells if c.cell_type == "code") and code:
-            raise RuntimeError(f"the notebook did not run (exit code {code}): {err[-2000:]}")
-        # The verdicts are computed here, from the answers' records, where the submission's code
-        # never ran; nbgrader then scores the test cells by their (replaced) outputs.
-        grading.judge_notebook(executed, checks_module)
+        error, _ = grading.run_and_judge(executed, None, hide, self.timeout, memory_gb, True, notebook,
+                                         self.kernel_name or "python3")
+        if error:
+            raise RuntimeError(error)
         return executed, resources
 
 #: nbgrader's own autograde preprocessors, with SandboxedExecute in place of Execute.

@@ -28,6 +28,7 @@ import pytest
 import book_files
 import course
 import grading
+import submissions
 
 CHAPTERS = course.chapters_with_exercises()
 # For work on one chapter: COURSE_CHAPTERS=semantic_development,retina_cnns pytest tests/course
@@ -202,33 +203,12 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _wrong_code(source):
-    """A wrong answer that runs: every function returns 0.0 and every assigned name is 0.0."""
-    out = []
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef):
-            out.append(f"def {node.name}(*args, **kwargs):\n    return 0.0\n")
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                for name in ast.walk(t):
-                    if isinstance(name, ast.Name):
-                        out.append(f"{name.id} = 0.0\n")
-    return "".join(out) or "pass\n"
-
-
 def _submission(course_dir, name, wrong=None, edit=None):
     """The release filled with the instructor's solutions; exercise ``wrong`` gets wrong code."""
-    source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", as_version=4)
-    release = nbformat.read(course_dir / "release" / name / f"{name}.ipynb", as_version=4)
-    solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in source.cells
-                 if nbgrader_meta(c).get("solution")}
-    for cell in release.cells:
-        gid = nbgrader_meta(cell).get("grade_id", "")
-        if gid in solutions:
-            cell.source = solutions[gid]
-            if wrong and gid.startswith(wrong + "-solution"):
-                cell.source = _wrong_code(solutions[gid])
+    def pick(gid, solution):
+        return submissions.wrong_answer(solution) if wrong and gid.startswith(wrong + "-solution") else solution
+
+    release = submissions.release_with(course_dir, name, pick)
     if edit:
         edit(release)
     return release
@@ -383,19 +363,14 @@ VARIANTS = ("solution", "unchanged", "wrong")
 def _mixed(course_dir, name):
     """The release with answer i of the chapter in variant VARIANTS[i % 3], and those variants."""
     source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", as_version=4)
-    release = nbformat.read(course_dir / "release" / name / f"{name}.ipynb", as_version=4)
     checks = _grade_ids(source, "grade")
     variant = {c.rsplit("-check", 1)[0]: VARIANTS[i % 3] for i, c in enumerate(checks)}
-    solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in source.cells if nbgrader_meta(c).get("solution")}
-    for cell in release.cells:
-        gid = nbgrader_meta(cell).get("grade_id", "")
-        if gid in solutions:
-            kind = variant[grading.exercise_of(gid)]
-            if kind == "solution":
-                cell.source = solutions[gid]
-            elif kind == "wrong":
-                cell.source = _wrong_code(solutions[gid])
-    return release, {c: variant[c.rsplit("-check", 1)[0]] for c in checks}
+
+    def pick(gid, solution):
+        kind = variant[grading.exercise_of(gid)]
+        return {"solution": solution, "wrong": submissions.wrong_answer(solution)}.get(kind)
+
+    return submissions.release_with(course_dir, name, pick), {c: variant[c.rsplit("-check", 1)[0]] for c in checks}
 
 
 def _write_submission(folder, student, name, nb):
