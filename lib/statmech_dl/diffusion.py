@@ -399,14 +399,7 @@ def mmd(x, y, bandwidth=None):
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     z = np.vstack([x, y])
-    sq = np.sum(z * z, axis=1)
-    # Squared distances without an (n, n, d) intermediate, in place: the
-    # matrix is large (4000 points: 128 MB), and each pass over it counts.
-    d2 = z @ z.T
-    d2 *= -2.0
-    d2 += sq[:, None]
-    d2 += sq[None, :]
-    np.maximum(d2, 0.0, out=d2)
+    d2 = _squared_distances(z)
     several = np.ndim(bandwidth) == 1
     out = []
     for h in (bandwidth if several else [bandwidth]):
@@ -423,6 +416,18 @@ def mmd(x, y, bandwidth=None):
                          + (kyy.sum(dtype=float) - np.trace(kyy, dtype=float)) / (m * (m - 1))
                          - 2 * kxy.sum(dtype=float) / (n * m)))
     return np.array(out) if several else out[0]
+
+
+def _squared_distances(z):
+    # All squared distances between the rows of z, without an (n, n, d)
+    # intermediate and in place: the matrix is large (4000 points: 128 MB),
+    # and each pass over it counts.
+    sq = np.sum(z * z, axis=1)
+    d2 = z @ z.T
+    d2 *= -2.0
+    d2 += sq[:, None]
+    d2 += sq[None, :]
+    return np.maximum(d2, 0.0, out=d2)
 
 
 def _median_off_diagonal(d2):
@@ -502,14 +507,22 @@ def kernel_stein_discrepancy(samples, score, bandwidth):
     if s.shape != x.shape or not np.all(np.isfinite(s)):
         raise ValueError(f"score(samples) must return finite values of shape {x.shape}, got {s.shape}")
     n, d = x.shape
-    sq = np.sum(x * x, axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
-    k = np.exp(-d2 / (2 * h**2))
+    d2 = _squared_distances(x)
+    k = np.exp(d2 / (-2 * h**2))
     sx = s @ x.T                  # sx[i, j] = s_i . x_j
     sxi = np.sum(s * x, axis=1)   # s_i . x_i
-    # s(x)^T grad_y k = k s_i.(x_i - x_j)/h^2 and s(y)^T grad_x k = -k s_j.(x_i - x_j)/h^2.
-    cross = (sxi[:, None] - sx + sxi[None, :] - sx.T) / h**2
-    u = k * (s @ s.T + cross + d / h**2 - d2 / h**4)
+    # s(x)^T grad_y k = k s_i.(x_i - x_j)/h^2 and s(y)^T grad_x k = -k s_j.(x_i - x_j)/h^2;
+    # u is assembled in place, the n x n matrices being the cost.
+    cross = sx + sx.T
+    cross -= sxi[:, None]
+    cross -= sxi[None, :]
+    cross /= -h**2
+    u = s @ s.T
+    u += cross
+    u += d / h**2
+    d2 /= h**4
+    u -= d2
+    u *= k
     np.fill_diagonal(u, 0.0)
     return float(u.sum() / (n * (n - 1)))
 
