@@ -36,10 +36,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import book_files  # noqa: E402
 
+#: The hard limit: beyond it `make benchmark` fails.
 BUDGET_SECONDS = 60.0
 BUDGET_MB = 1500.0
+#: The aim on the machine that runs the benchmark (the book's slowest 2-core machine is about 1.5
+#: times slower): the status page says, chapter by chapter, whether it is met.
+AIM_SECONDS = 35.0
 DEFAULT_OUTPUT = book_files.ROOT / "book" / "_data" / "benchmark.csv"
-HEADER = ["Chapter", "Wall time (s)", "Peak memory (MB)", "Slowest cells (line: s)", "Within budget", "Measured on",
+HEADER = ["Chapter", "Wall time (s)", "Peak memory (MB)", "Slowest cells (line: s)", "Within 35 s", "Measured on",
           "Source hash"]
 BUILD_OUTPUT = book_files.ROOT / "book" / "_data" / "build.csv"
 BUILD_HEADER = ["Measurement", "Seconds", "Cores", "Measured on"]
@@ -169,8 +173,9 @@ def main(argv=None):
         print(f"{rel}: {result['seconds']:.1f} s, {result['peak_mb']:.0f} MB peak"
               f"{'' if ok else '  OVER BUDGET'}")
         cells = "; ".join(f"{line}: {sec:.1f}" for line, sec in result["cells"])
+        aim = result["seconds"] <= AIM_SECONDS and result["peak_mb"] <= BUDGET_MB
         rows.append([chapter.stem, f"{result['seconds']:.1f}", f"{result['peak_mb']:.0f}", cells,
-                     "yes" if ok else "NO", f"{datetime.date.today().isoformat()} ({machine})",
+                     "yes" if aim else "no", f"{datetime.date.today().isoformat()} ({machine})",
                      source_hash(chapter)])
 
     if rows:

@@ -507,24 +507,37 @@ def kernel_stein_discrepancy(samples, score, bandwidth):
     if s.shape != x.shape or not np.all(np.isfinite(s)):
         raise ValueError(f"score(samples) must return finite values of shape {x.shape}, got {s.shape}")
     n, d = x.shape
-    d2 = _squared_distances(x)
-    k = np.exp(d2 / (-2 * h**2))
-    sx = s @ x.T                  # sx[i, j] = s_i . x_j
+    sq = np.sum(x * x, axis=1)
     sxi = np.sum(s * x, axis=1)   # s_i . x_i
-    # s(x)^T grad_y k = k s_i.(x_i - x_j)/h^2 and s(y)^T grad_x k = -k s_j.(x_i - x_j)/h^2;
-    # u is assembled in place, the n x n matrices being the cost.
-    cross = sx + sx.T
-    cross -= sxi[:, None]
-    cross -= sxi[None, :]
-    cross /= -h**2
-    u = s @ s.T
-    u += cross
-    u += d / h**2
-    d2 /= h**4
-    u -= d2
-    u *= k
-    np.fill_diagonal(u, 0.0)
-    return float(u.sum() / (n * (n - 1)))
+    # u(x_i, x_j) is symmetric: sum the blocks on and above the diagonal of row blocks
+    # (those above twice), each block assembled in place. Half the arithmetic, and blocks
+    # small enough to stay in the cache.
+    total, block = 0.0, 256
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        xa, sa = x[a:b], s[a:b]
+        xr, sr = x[a:], s[a:]
+        d2 = xa @ xr.T
+        d2 *= -2.0
+        d2 += sq[a:b, None]
+        d2 += sq[None, a:]
+        np.maximum(d2, 0.0, out=d2)
+        k = np.exp(d2 / (-2 * h**2))
+        # s(x)^T grad_y k = k s_i.(x_i - x_j)/h^2 and s(y)^T grad_x k = -k s_j.(x_i - x_j)/h^2.
+        cross = sa @ xr.T             # s_i . x_j
+        cross += xa @ sr.T            # + s_j . x_i
+        cross -= sxi[a:b, None]
+        cross -= sxi[None, a:]
+        cross /= -h**2
+        u = sa @ sr.T
+        u += cross
+        u += d / h**2
+        d2 /= h**4
+        u -= d2
+        u *= k
+        np.fill_diagonal(u, 0.0)      # the diagonal of the whole matrix lies in the first columns
+        total += u[:, : b - a].sum() + 2.0 * u[:, b - a:].sum()
+    return float(total / (n * (n - 1)))
 
 
 # --- the reverse model in torch ----------------------------------------------------------

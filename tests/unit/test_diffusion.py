@@ -299,3 +299,17 @@ def test_oracle_gap_equals_the_difference_of_the_two_bounds():
     assert gap_se < K_oracle_se
     with pytest.raises(ValueError, match="^n must"):
         model.oracle_gap(roll, 1)
+
+
+@pytest.mark.parametrize("n", [2, 257, 600])
+def test_stein_discrepancy_sums_its_blocks_as_the_whole_matrix(n):
+    # The U-statistic is summed by blocks above the diagonal; the dense sum over i != j agrees.
+    x = np.random.default_rng(n).standard_normal((n, 2))
+    h, s = 0.7, -x
+    d2 = ((x[:, None] - x[None]) ** 2).sum(-1)
+    sx, sxi = s @ x.T, (s * x).sum(1)
+    u = np.exp(-d2 / (2 * h**2)) * (s @ s.T + (sxi[:, None] - sx + sxi[None, :] - sx.T) / h**2
+                                     + 2 / h**2 - d2 / h**4)
+    np.fill_diagonal(u, 0.0)
+    assert df.kernel_stein_discrepancy(x, lambda z: -z, h) == pytest.approx(u.sum() / (n * (n - 1)), rel=1e-10,
+                                                                             abs=1e-14)
