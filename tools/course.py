@@ -275,9 +275,13 @@ def chapters_with_exercises():
 
 
 def _run(args, course, **kwargs):
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True,
-                          text=True, **kwargs)
-    return proc
+    # nbgrader starts helpers by name (alembic, to set up its gradebook): this interpreter's
+    # scripts come first on PATH, so that the tool works from the environment's Python alone,
+    # without activating the environment.
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True,
+                          text=True, env=env, **kwargs)
 
 
 class SandboxUnavailable(RuntimeError):

@@ -180,6 +180,17 @@ def test_a_check_outside_any_exercise_fails(tmp_path):
         course.source_notebook(path, (1, {}))
 
 
+def test_the_course_tool_runs_from_the_environments_python_alone(tmp_path):
+    # Without the environment activated (its scripts not on PATH), nbgrader must still find the
+    # helpers it starts by name, such as alembic for the gradebook.
+    chapter = next(c for c in CHAPTERS if c.stem == "semantic_development")
+    proc = subprocess.run([sys.executable, str(Path(course.__file__)), "build", "--course", str(tmp_path / "c"),
+                           str(chapter)], env={"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "c" / "release" / "semantic_development" / "semantic_development.ipynb").exists()
+
+
 def test_points_default_and_override(tmp_path):
     points = tmp_path / "points.yml"
     points.write_text("default: 3\nexercises:\n  ex-toy-one: 5\n")
