@@ -9,7 +9,10 @@ kernel, inside a separate process, so that the peak resident memory of that
 process's children is the kernel's own. The results go to the CSV table shown
 on the book's status page, with the chapter's three slowest cells (the line of
 the chapter file where each starts, and its seconds); the budget is 60 s and
-1.5 GB per chapter. With --only, just the named chapters (file stems) are
+1.5 GB per chapter. Each chapter runs ``--repeat`` times (two by default), one
+run after the other, and the table keeps the fastest run, with the times of
+all of them: the book's machines are shared, and other work on them only ever
+adds time (the same chapter's runs differed by up to 20% in one day). With --only, just the named chapters (file stems) are
 measured again, and the other rows of the table are kept as they were, each
 with its own date and machine.
 
@@ -43,8 +46,8 @@ BUDGET_MB = 1500.0
 #: times slower): the status page says, chapter by chapter, whether it is met.
 AIM_SECONDS = 35.0
 DEFAULT_OUTPUT = book_files.ROOT / "book" / "_data" / "benchmark.csv"
-HEADER = ["Chapter", "Wall time (s)", "Peak memory (MB)", "Slowest cells (line: s)", "Within 35 s", "Measured on",
-          "Source hash"]
+HEADER = ["Chapter", "Wall time (s)", "All runs (s)", "Peak memory (MB)", "Slowest cells (line: s)", "Within 35 s",
+          "Measured on", "Source hash"]
 BUILD_OUTPUT = book_files.ROOT / "book" / "_data" / "build.csv"
 BUILD_HEADER = ["Measurement", "Seconds", "Cores", "Measured on"]
 
@@ -116,6 +119,15 @@ def time_command(name, argv):
     return code
 
 
+def _upgrade(row):
+    """A row of an older table in the columns of HEADER."""
+    if len(row) == len(HEADER) - 2:          # before the slowest cells and the repeated runs
+        row = row[:3] + [""] + row[3:]
+    if len(row) == len(HEADER) - 1:          # before the repeated runs: one run
+        row = row[:2] + [row[1]] + row[2:]
+    return row
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -125,6 +137,8 @@ def main(argv=None):
     parser.add_argument("--build", action="store_true", help="time a cold build into an empty folder")
     parser.add_argument("--serial", action="store_true", help="with --build: no parallel execution first")
     parser.add_argument("--tests", action="store_true", help="time make test")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each chapter; the fastest is kept (default 2)")
     args = parser.parse_args(argv)
 
     if args.one:
@@ -152,8 +166,7 @@ def main(argv=None):
             parser.error(f"no chapter named {sorted(unknown)}; the chapters are {sorted(stems)}")
         if args.output.exists():
             with open(args.output, newline="") as fh:
-                kept = {r[0]: r if len(r) == len(HEADER) else r[:3] + [""] + r[3:]   # measured before cells were
-                        for r in list(csv.reader(fh))[1:] if r and r[0] not in args.only}
+                kept = {r[0]: _upgrade(r) for r in list(csv.reader(fh))[1:] if r and r[0] not in args.only}
     for chapter in book_files.chapters():
         if chapter.stem in kept:
             rows.append(kept[chapter.stem])
@@ -161,22 +174,29 @@ def main(argv=None):
         if args.only and chapter.stem not in args.only:
             continue
         rel = chapter.relative_to(book_files.ROOT)
-        proc = subprocess.run([sys.executable, __file__, "--one", str(chapter)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"{rel}: FAILED\n{proc.stderr[-3000:]}", file=sys.stderr)
-            failed = True
+        runs = []
+        for _ in range(max(args.repeat, 1)):
+            proc = subprocess.run([sys.executable, __file__, "--one", str(chapter)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{rel}: FAILED\n{proc.stderr[-3000:]}", file=sys.stderr)
+                break
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        else:
+            result = min(runs, key=lambda r: r["seconds"])
+            peak = max(r["peak_mb"] for r in runs)
+            ok = result["seconds"] <= BUDGET_SECONDS and peak <= BUDGET_MB
+            failed |= not ok
+            times = ", ".join(f"{r['seconds']:.1f}" for r in runs)
+            print(f"{rel}: {result['seconds']:.1f} s (runs: {times}), {peak:.0f} MB peak"
+                  f"{'' if ok else '  OVER BUDGET'}")
+            cells = "; ".join(f"{line}: {sec:.1f}" for line, sec in result["cells"])
+            aim = result["seconds"] <= AIM_SECONDS and peak <= BUDGET_MB
+            rows.append([chapter.stem, f"{result['seconds']:.1f}", times, f"{peak:.0f}", cells,
+                         "yes" if aim else "no", f"{datetime.date.today().isoformat()} ({machine})",
+                         source_hash(chapter)])
             continue
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        ok = result["seconds"] <= BUDGET_SECONDS and result["peak_mb"] <= BUDGET_MB
-        failed |= not ok
-        print(f"{rel}: {result['seconds']:.1f} s, {result['peak_mb']:.0f} MB peak"
-              f"{'' if ok else '  OVER BUDGET'}")
-        cells = "; ".join(f"{line}: {sec:.1f}" for line, sec in result["cells"])
-        aim = result["seconds"] <= AIM_SECONDS and result["peak_mb"] <= BUDGET_MB
-        rows.append([chapter.stem, f"{result['seconds']:.1f}", f"{result['peak_mb']:.0f}", cells,
-                     "yes" if aim else "no", f"{datetime.date.today().isoformat()} ({machine})",
-                     source_hash(chapter)])
+        failed = True
 
     if rows:
         args.output.parent.mkdir(parents=True, exist_ok=True)
