@@ -735,11 +735,6 @@ def feedback_html(nb, student, assignment, scores, hints):
     return body
 
 
-def checks_module_of(assignment):
-    """The module that holds an assignment's checks: ``statmech_dl.exercises.<chapter>``."""
-    return f"statmech_dl.exercises.{assignment}"
-
-
 def run_and_judge(nb, cells, hide, timeout, memory_gb, sandboxed, assignment, kernel_name="python3"):
     """Execute ``nb`` as :func:`execute` does, then judge it in this process (:func:`judge_notebook`).
 
@@ -747,7 +742,7 @@ def run_and_judge(nb, cells, hide, timeout, memory_gb, sandboxed, assignment, ke
     autograde in the sandbox (``nbgrader_sandbox.py``). Returns ``(error, verdicts)``: ``error`` is
     empty unless no cell produced an output and the run failed (the notebook did not run at all).
     """
-    checks_module = checks_module_of(assignment)
+    checks_module = f"statmech_dl.exercises.{assignment}"
     code, err = execute(nb, cells, hide, timeout, memory_gb, sandboxed, checks_module, kernel_name)
     error = ""
     if code and not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):

@@ -399,7 +399,7 @@ def mmd(x, y, bandwidth=None):
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     z = np.vstack([x, y])
-    d2 = _squared_distances(z)
+    d2 = _squared_distances(z, z)
     several = np.ndim(bandwidth) == 1
     out = []
     for h in (bandwidth if several else [bandwidth]):
@@ -418,15 +418,14 @@ def mmd(x, y, bandwidth=None):
     return np.array(out) if several else out[0]
 
 
-def _squared_distances(z):
-    # All squared distances between the rows of z, without an (n, n, d)
-    # intermediate and in place: the matrix is large (4000 points: 128 MB),
-    # and each pass over it counts.
-    sq = np.sum(z * z, axis=1)
-    d2 = z @ z.T
+def _squared_distances(x, y):
+    # Squared distances between the rows of x and those of y, without an
+    # (n, m, d) intermediate and in place: the matrix is large (4000 points:
+    # 128 MB), and each pass over it counts.
+    d2 = x @ y.T
     d2 *= -2.0
-    d2 += sq[:, None]
-    d2 += sq[None, :]
+    d2 += np.sum(x * x, axis=1)[:, None]
+    d2 += np.sum(y * y, axis=1)[None, :]
     return np.maximum(d2, 0.0, out=d2)
 
 
@@ -507,7 +506,6 @@ def kernel_stein_discrepancy(samples, score, bandwidth):
     if s.shape != x.shape or not np.all(np.isfinite(s)):
         raise ValueError(f"score(samples) must return finite values of shape {x.shape}, got {s.shape}")
     n, d = x.shape
-    sq = np.sum(x * x, axis=1)
     sxi = np.sum(s * x, axis=1)   # s_i . x_i
     # u(x_i, x_j) is symmetric: sum the blocks on and above the diagonal of row blocks
     # (those above twice), each block assembled in place. Half the arithmetic, and blocks
@@ -517,11 +515,7 @@ def kernel_stein_discrepancy(samples, score, bandwidth):
         b = min(a + block, n)
         xa, sa = x[a:b], s[a:b]
         xr, sr = x[a:], s[a:]
-        d2 = xa @ xr.T
-        d2 *= -2.0
-        d2 += sq[a:b, None]
-        d2 += sq[None, a:]
-        np.maximum(d2, 0.0, out=d2)
+        d2 = _squared_distances(xa, xr)
         k = np.exp(d2 / (-2 * h**2))
         # s(x)^T grad_y k = k s_i.(x_i - x_j)/h^2 and s(y)^T grad_x k = -k s_j.(x_i - x_j)/h^2.
         cross = sa @ xr.T             # s_i . x_j

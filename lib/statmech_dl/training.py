@@ -257,6 +257,7 @@ def _train_linear_stack(sigma11, sigma31, sigma33_trace, networks, lr, n_steps, 
     record_steps = set(range(0, n_steps + 1, record_every)) | {n_steps}
     ts, maps, losses = ([[] for _ in networks] for _ in range(3))
     weight_hist = [[[] for _ in range(n_layers)] for _ in networks]
+    final = [None] * len(networks)          # each network's weights where it stopped
 
     def loss_of(W):
         WS = diag * W if scalar_input else W @ sigma11
@@ -286,8 +287,7 @@ def _train_linear_stack(sigma11, sigma31, sigma33_trace, networks, lr, n_steps, 
                 if np.any(done):
                     keep = ~done
                     for k, j in zip(active[done], np.flatnonzero(done)):
-                        if not record_weights:
-                            weight_hist[k] = [Wl[j] for Wl in Ws]
+                        final[k] = [Wl[j] for Wl in Ws]
                     active, W = active[keep], W[keep]
                     Ws = [Wl[keep] for Wl in Ws]
                     if active.size == 0:
@@ -308,11 +308,10 @@ def _train_linear_stack(sigma11, sigma31, sigma33_trace, networks, lr, n_steps, 
                 if below[l] is not None:
                     grad = grad @ np.swapaxes(below[l], 1, 2)
                 Ws[l] = Ws[l] + lr * grad
-    if not record_weights:
-        for j, k in enumerate(active):
-            weight_hist[k] = [Wl[j] for Wl in Ws]
+    for j, k in enumerate(active):
+        final[k] = [Wl[j] for Wl in Ws]
     return [LinearTrajectory(np.array(ts[k]), np.array(maps[k]), np.array(losses[k]),
-                             [np.array(h) for h in weight_hist[k]] if record_weights else weight_hist[k])
+                             [np.array(h) for h in weight_hist[k]] if record_weights else final[k])
             for k in range(len(networks))]
 
 
@@ -357,6 +356,10 @@ def train_classifier(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_step
     curve = training_curve(X, y, depth, sigma_w, sigma_b, width=width, phi=phi, n_steps=n_steps, lr=lr,
                            batch_size=batch_size, rng=rng, record_every=n_steps)
     return float(curve["accuracy"][-1])
+
+
+#: The argument types that give one value per network to training_curves.
+_SEQUENCES = (list, tuple, np.ndarray)
 
 
 def _labels(name, y, n_rows):
@@ -414,9 +417,6 @@ def training_curve(X, y, depth, sigma_w, sigma_b, width=32, phi="tanh", n_steps=
                              batch_size=batch_size, rng=rng, weights=weights, X_test=X_test, y_test=y_test,
                              record_every=record_every, dtype=dtype)
     return {k: (val if k == "step" else val[0]) for k, val in curves.items()}
-
-
-_SEQUENCES = (list, tuple, np.ndarray)
 
 
 def _per_network(name, value, n):
