@@ -27,6 +27,7 @@ import io
 import itertools
 import json
 import numbers
+import re
 
 __all__ = ["MAX_FRAMES", "MAX_BYTES", "Scrubber", "scrubber", "live"]
 
@@ -47,13 +48,15 @@ _SCRIPT = """(function () {
   var image = root.querySelector(".statmech-scrubber-frame");
   var sliders = root.querySelectorAll("input[type=range]");
   function show() {
-    var index = 0;
+    var index = 0, setting = [];
     for (var k = 0; k < sliders.length; k++) {
       var i = parseInt(sliders[k].value, 10);
       index = index * data.shape[k] + i;
       sliders[k].parentElement.querySelector("output").textContent = data.labels[k][i];
+      setting.push(data.names[k] + " " + data.labels[k][i]);
     }
     image.src = "data:image/png;base64," + data.frames[index];
+    image.alt = data.alt + " Shown: " + setting.join(", ") + ".";
     root.setAttribute("data-frame", String(index));
   }
   for (var k = 0; k < sliders.length; k++) { sliders[k].addEventListener("input", show); }
@@ -117,6 +120,15 @@ class Scrubber:
         """The PNG image drawn at ``params``."""
         return self.frames[self.index(**params)]
 
+    def describe(self, index):
+        """The alt text of frame ``index``: what the figure shows, then the setting drawn."""
+        point = []
+        for texts in reversed(self.texts):
+            index, i = divmod(index, len(texts))
+            point.append(texts[i])
+        setting = ", ".join(f"{label} {text}" for label, text in zip(self.labels, reversed(point)))
+        return f"{self.alt} Shown: {setting}."
+
     def __repr__(self):
         grid = "; ".join(f"{label} in {', '.join(t)}" for label, t in zip(self.labels, self.texts))
         return f"Exploration: {len(self.frames)} precomputed figures ({grid})"
@@ -126,7 +138,8 @@ class Scrubber:
         encoded = [base64.b64encode(f).decode("ascii") for f in self.frames]
         start = sum(i * int(_prod(self.shape[k + 1:])) for k, i in enumerate(self.start))
         data = json.dumps({"shape": list(self.shape), "labels": [list(t) for t in self.texts],
-                           "frames": encoded}, separators=(",", ":")).replace("</", "<\\/")
+                           "names": list(self.labels), "alt": self.alt, "frames": encoded},
+                          separators=(",", ":")).replace("</", "<\\/")
         controls = "".join(
             f'<label style="display:flex;align-items:center;gap:0.5em;margin:0.2em 0">'
             f'<span style="min-width:7em">{html.escape(label)}</span>'
@@ -143,7 +156,8 @@ class Scrubber:
                 f'<p class="statmech-scrubber-note" style="font-size:0.85em;margin:0 0 0.3em">{note}</p>'
                 f'<div class="statmech-scrubber-controls">{controls}</div>'
                 f'<img class="statmech-scrubber-frame" src="data:image/png;base64,{encoded[start]}" '
-                f'alt="{html.escape(self.alt)}" width="{self.width_px}" style="max-width:100%;height:auto">'
+                f'alt="{html.escape(self.describe(start))}" width="{self.width_px}" '
+                f'style="max-width:100%;height:auto">'
                 f'<script type="application/json" class="statmech-scrubber-data">{data}</script>'
                 f"<script>{_SCRIPT % {'uid': uid}}</script></div>")
 
@@ -192,7 +206,7 @@ def _check_figsize(figsize):
     return w, h
 
 
-def scrubber(draw, grid, *, figsize, labels=None, formats=None, start=None, alt=None):
+def scrubber(draw, grid, *, figsize, alt, labels=None, formats=None, start=None):
     """Draw ``draw(fig, **params)`` at every point of ``grid``; return a :class:`Scrubber`.
 
     Parameters
@@ -205,6 +219,10 @@ def scrubber(draw, grid, *, figsize, labels=None, formats=None, start=None, alt=
         lengths, at most :data:`MAX_FRAMES`.
     figsize : (float, float)
         Figure size in inches, as for ``matplotlib.pyplot.figure``.
+    alt : str
+        The image's text alternative, for readers who cannot see it: a sentence
+        (at least four words) saying what the figure shows. The page adds the
+        setting drawn ("Shown: depth 8, q* 0.1.") and updates it as the sliders move.
     labels : dict, optional
         Parameter name -> text beside its slider (default: the name).
     formats : dict, optional
@@ -212,8 +230,6 @@ def scrubber(draw, grid, *, figsize, labels=None, formats=None, start=None, alt=
         of a value (default: ``{:g}`` for numbers, ``str`` otherwise).
     start : dict, optional
         Parameter name -> the value shown first (default: the first value).
-    alt : str, optional
-        Text alternative of the image (default: names the parameters).
 
     Returns
     -------
@@ -224,8 +240,8 @@ def scrubber(draw, grid, *, figsize, labels=None, formats=None, start=None, alt=
     ValueError
         For a grid that is empty, has more than two parameters, a parameter with
         fewer than two or repeated values, more than :data:`MAX_FRAMES` points, a
-        ``start`` value off the grid, frames above :data:`MAX_BYTES` in total, or
-        a frame that fails :func:`statmech_dl.plotting.labelled`.
+        ``start`` value off the grid, an ``alt`` that is not a sentence, frames
+        above :data:`MAX_BYTES` in total, or a frame that fails :func:`statmech_dl.plotting.labelled`.
     """
     import matplotlib.pyplot as plt
 
@@ -246,6 +262,10 @@ def scrubber(draw, grid, *, figsize, labels=None, formats=None, start=None, alt=
         raise ValueError(f"the grid has {n_frames} points; at most MAX_FRAMES = {MAX_FRAMES} are embedded")
     _check_draw(draw, names)
     width, height = _check_figsize(figsize)
+    if not isinstance(alt, str) or len(alt.split()) < 4 or re.search(r"\.(png|jpe?g|svg)\b|[\\/]\S*[\\/]", alt):
+        raise ValueError(f"alt must be a sentence of at least four words saying what the figure shows, not a "
+                         f"path or a name; got {alt!r}")
+    alt = alt.strip()
     for option, given in (("labels", labels), ("formats", formats), ("start", start)):
         if given is not None and (not isinstance(given, dict) or not set(given) <= set(names)):
             raise ValueError(f"{option} must be a dict keyed by the grid's parameters {list(names)}, got {given!r}")
@@ -270,7 +290,6 @@ def scrubber(draw, grid, *, figsize, labels=None, formats=None, start=None, alt=
         if sum(len(f) for f in frames) > MAX_BYTES:
             raise ValueError(f"the frames exceed MAX_BYTES = {MAX_BYTES} bytes after {len(frames)} of "
                              f"{n_frames}: use fewer grid points or a simpler figure")
-    alt = alt or f"Figure for each setting of {', '.join(labels)}"
     return Scrubber(names, values, tuple(frames), tuple(first), labels, texts, FRAME_PX, alt)
 
 

@@ -27,12 +27,13 @@ def draw(fig, slope=1.0, phi="tanh"):
 
 
 GRID = {"phi": ["tanh", "relu"], "slope": [0.5, 1.0, 2.0]}
+ALT = "A straight line whose slope and colour follow the sliders."
 
 
 @pytest.fixture(scope="module")
 def scrub():
     CALLS.clear()
-    return exploration.scrubber(draw, GRID, figsize=(4, 3), labels={"phi": "φ"}, start={"slope": 1.0})
+    return exploration.scrubber(draw, GRID, figsize=(4, 3), alt=ALT, labels={"phi": "φ"}, start={"slope": 1.0})
 
 
 def test_one_frame_per_grid_point_in_row_major_order(scrub):
@@ -46,8 +47,8 @@ def test_one_frame_per_grid_point_in_row_major_order(scrub):
 
 
 def test_frames_are_reproducible():
-    again = exploration.scrubber(draw, GRID, figsize=(4, 3), labels={"phi": "φ"}, start={"slope": 1.0})
-    first = exploration.scrubber(draw, GRID, figsize=(4, 3), labels={"phi": "φ"}, start={"slope": 1.0})
+    again = exploration.scrubber(draw, GRID, figsize=(4, 3), alt=ALT, labels={"phi": "φ"}, start={"slope": 1.0})
+    first = exploration.scrubber(draw, GRID, figsize=(4, 3), alt=ALT, labels={"phi": "φ"}, start={"slope": 1.0})
     assert again.frames == first.frames and again._repr_html_() == first._repr_html_()
 
 
@@ -66,6 +67,17 @@ def test_html_embeds_every_frame_with_a_slider_per_parameter_and_no_network(scru
     assert "φ" in page and "http" not in page, "the scrubber loads nothing from the network"
     assert "without Python" in page, "the page says which version the reader is looking at"
     assert repr(scrub).startswith("Exploration: 6 precomputed figures")
+    # The image says what it shows and which setting is drawn; the script keeps that current.
+    assert f'alt="{ALT} Shown: φ tanh, slope 1."' in page
+    assert data["alt"] == ALT and data["names"] == ["φ", "slope"]
+    assert scrub.describe(scrub.index(phi="relu", slope=2.0)) == f"{ALT} Shown: φ relu, slope 2."
+
+
+@pytest.mark.parametrize("alt", ["", "plot", "Figure of slope", "../_images/53f2ab.png",
+                                 "see _build/html/figure.svg for it", None])
+def test_alt_text_must_be_a_sentence_not_a_path(alt):
+    with pytest.raises(ValueError, match="alt must be a sentence"):
+        exploration.scrubber(draw, GRID, figsize=(4, 3), alt=alt)
 
 
 @pytest.mark.parametrize("grid,match", [
@@ -79,18 +91,18 @@ def test_html_embeds_every_frame_with_a_slider_per_parameter_and_no_network(scru
 ])
 def test_bad_grids_are_refused(grid, match):
     with pytest.raises(ValueError, match=match):
-        exploration.scrubber(draw, grid, figsize=(4, 3))
+        exploration.scrubber(draw, grid, figsize=(4, 3), alt=ALT)
 
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match=r"start\['slope'\] must be one of"):
-        exploration.scrubber(draw, GRID, figsize=(4, 3), start={"slope": 3.0})
+        exploration.scrubber(draw, GRID, figsize=(4, 3), alt=ALT, start={"slope": 3.0})
     with pytest.raises(ValueError, match="labels must be a dict keyed by"):
-        exploration.scrubber(draw, GRID, figsize=(4, 3), labels={"gain": "g"})
+        exploration.scrubber(draw, GRID, figsize=(4, 3), alt=ALT, labels={"gain": "g"})
     with pytest.raises(ValueError, match="figsize must be"):
-        exploration.scrubber(draw, GRID, figsize=(4, -3))
+        exploration.scrubber(draw, GRID, figsize=(4, -3), alt=ALT)
     with pytest.raises(ValueError, match="draw must be a function"):
-        exploration.scrubber("draw", GRID, figsize=(4, 3))
+        exploration.scrubber("draw", GRID, figsize=(4, 3), alt=ALT)
 
 
 def test_every_frame_must_be_labelled_and_legible():
@@ -98,20 +110,20 @@ def test_every_frame_must_be_labelled_and_legible():
         fig.subplots().plot([0, slope])
 
     with pytest.raises(ValueError, match="no x-axis label"):
-        exploration.scrubber(unlabelled, {"slope": [1.0, 2.0]}, figsize=(4, 3))
+        exploration.scrubber(unlabelled, {"slope": [1.0, 2.0]}, figsize=(4, 3), alt=ALT)
 
     def tiny(fig, slope=1.0):
         draw(fig, slope)
         fig.axes[0].set_title("tiny", fontsize=3)  # 7 px at the column width
 
     with pytest.raises(ValueError, match="below"):
-        exploration.scrubber(tiny, {"slope": [1.0, 2.0]}, figsize=(4, 3))
+        exploration.scrubber(tiny, {"slope": [1.0, 2.0]}, figsize=(4, 3), alt=ALT)
 
 
 def test_the_page_weight_is_bounded(monkeypatch):
     monkeypatch.setattr(exploration, "MAX_BYTES", 10)
     with pytest.raises(ValueError, match="exceed MAX_BYTES"):
-        exploration.scrubber(draw, GRID, figsize=(4, 3))
+        exploration.scrubber(draw, GRID, figsize=(4, 3), alt=ALT)
 
 
 def test_index_rejects_points_off_the_grid(scrub):
