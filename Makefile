@@ -41,13 +41,19 @@ test: $(VENV)/.installed browser sandbox
 
 # The explorations are checked in a headless browser (tests/book/test_build.py): Debian's
 # chromium, installed here when missing and we may (root with apt-get, as in CI); elsewhere
-# the check is skipped with a message, except in CI, where it fails.
+# the check is skipped with a message, except in CI, where it fails. Every page is audited
+# for accessibility with axe-core, the maths rendered by MathJax: both from the npm registry,
+# pinned in tests/browser/package-lock.json and installed there (never loaded from a CDN).
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    echo "Installing chromium for the browser checks" && \
 	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "No chromium and no root to install it: the browser checks will be skipped (apt-get install chromium)"
+	@test -f tests/browser/node_modules/.package-lock.json || \
+	  { command -v npm >/dev/null 2>&1 && echo "Installing axe-core and MathJax for the browser checks (npm ci)" && \
+	    npm ci --prefix tests/browser --no-audit --no-fund --silent; } || \
+	  echo "No npm: the accessibility audit will be skipped (install Node.js and npm, then npm ci --prefix tests/browser)"
 
 # Grading runs each submission in a bubblewrap sandbox (tools/sandbox.py): Debian's bubblewrap,
 # installed here when missing and we may (root with apt-get, as in CI); elsewhere the grading

@@ -131,22 +131,137 @@ def _restore_cached_outputs(app, doctree):
     nbformat.write(merged, path)
 
 
+# --- alt text -------------------------------------------------------------------------
+#
+# A figure's image is described by its caption: without this, docutils writes the image's
+# path as its alt text ("../_images/53f2....png"), which a screen reader reads out as a hash.
+# An image without a caption takes its text from the cell's metadata (mystnb: image: alt:),
+# which myst-nb already passes on. tests/book/test_build.py fails any image left with a path
+# or nothing as its alt text.
+
+_TEX_COMMAND = re.compile(r"\\([A-Za-z]+)")
+
+
+def spoken(node):
+    """A caption as plain text: maths as its TeX without backslashes and braces, and
+    equation references (which show a label, not yet a number, when this runs) left out."""
+    from sphinx.addnodes import pending_xref
+
+    parts = []
+    for child in node.findall(lambda n: isinstance(n, (nodes.Text, nodes.math))):
+        if any(isinstance(a, pending_xref) and a.get("reftype") == "eq" for a in _ancestors(child)):
+            continue
+        if isinstance(child, nodes.math):
+            tex = _TEX_COMMAND.sub(r" \1 ", child.astext()).replace("{", "").replace("}", "")
+            parts.append(re.sub(r" +([_^])", r"\1", tex))
+        elif not isinstance(child.parent, nodes.math):
+            parts.append(child.astext())
+    text = re.sub(r"\s+", " ", "".join(parts)).strip()
+    return re.sub(r" ([,.;:)])", r"\1", text)
+
+
+def _ancestors(node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
+def needs_alt(image):
+    """True if an image has no alt text of its own: none, empty, or its own file path."""
+    alt = (image.get("alt") or "").strip()
+    return not alt or alt == image.get("uri") or re.fullmatch(r"\S*\.(png|jpe?g|svg|gif)", alt) is not None
+
+
+def _alt_from_captions(app, doctree):
+    for figure in doctree.findall(nodes.figure):
+        captions = [c for c in figure.children if isinstance(c, nodes.caption)]
+        if not captions:
+            continue
+        for image in figure.findall(nodes.image):
+            if needs_alt(image):
+                image["alt"] = spoken(captions[0])
+
+
+# --- the navigation's toggles, and the bibliography's roles ----------------------------
+#
+# The theme opens and closes a page's sub-pages in the sidebar with a <summary> that holds
+# only a chevron icon, which a screen reader announces as nothing (axe-core: summary-name,
+# serious). Each gets a name from the link it belongs to. tools/page_audit.py audits every
+# page with axe-core (tests/book/test_build.py).
+
+_TOGGLE = re.compile(r'(<a class="[^"]*reference internal[^"]*" href="[^"]*">((?:(?!</a>).)*)</a><details[^>]*>)'
+                     r'<summary>', flags=re.S)
+
+
+def name_toggles(html):
+    """The sidebar's HTML with every toggle named after its page: "Pages under <title>"."""
+    return _TOGGLE.sub(lambda m: f'{m.group(1)}<summary aria-label="Pages under '
+                                 f'{re.sub(r"<[^>]+>", "", m.group(2)).strip()}">', str(html))
+
+
+def _named_toggles(app, pagename, templatename, context, doctree):
+    # docutils marks bibliography entries role="doc-biblioentry" inside role="list": a
+    # deprecated role, and a list without items (axe-core: aria-required-children, critical).
+    if "body" in context:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+    generate = context.get("generate_toctree_html")
+    if generate is None or getattr(generate, "names_toggles", False):
+        return
+
+    def generate_named(kind, *args, **kwargs):
+        out = generate(kind, *args, **kwargs)
+        return name_toggles(out) if kind == "sidebar" else out
+
+    generate_named.names_toggles = True
+    context["generate_toctree_html"] = generate_named
+
+
 # --- the reproduction page ------------------------------------------------------------
 #
 # A chapter records each headline claim with statmech_dl.reproduction.record, which
 # attaches it to the metadata of the cell's output under CLAIM_KEY. myst-nb writes every executed
 # chapter (freshly executed or taken from the cache) to _build/jupyter_execute; once
 # all chapters are read, the {reproduction-table} directive's placeholder is replaced
-# by the table of every record found there.
+# by every record found there, in book order: one card per claim (a title and a list of
+# its fields, which wrap on any screen and print as they are), under a heading and a
+# count of verdicts per chapter, after a filter that shows one verdict at a time.
 
 CLAIM_KEY = "statmech_dl.claim"  # statmech_dl.reproduction.METADATA_KEY
 PAGE = "book/reproduction"
-COLUMNS = ("Claim", "Source", "Our theory", "Our simulation", "Agreement", "Verdict")
-WIDTHS = (18, 20, 15, 15, 14, 18)
+#: The verdicts, best first (statmech_dl.reproduction.VERDICTS; the book's build does not import the library).
+VERDICTS = ("reproduced", "reproduced, scaled down", "qualitative only", "not reproduced", "not tested")
+#: A claim's fields after its title, as the card lists them.
+FIELDS = ("Source", "Our theory", "Our simulation", "Agreement", "Verdict")
+
+
+def verdict_class(verdict):
+    """The CSS class of a claim with this verdict: "not reproduced" -> "verdict-not-reproduced"."""
+    return "verdict-" + verdict.replace(",", "").replace(" ", "-")
 
 
 class reproduction_placeholder(nodes.General, nodes.Element):
-    """Replaced by the table of claims once every chapter has been executed."""
+    """Replaced by the claims once every chapter has been executed."""
+
+
+class chapter_heading(nodes.TextElement):
+    """A chapter's heading on the reproduction page: <h2> on the website, an unnumbered
+    subsection in LaTeX (it is made after reading, too late to be a section of the page)."""
+
+
+def _visit_heading_html(self, node):
+    self.body.append(self.starttag(node, "h2", ""))
+
+
+def _depart_heading_html(self, node):
+    self.body.append("</h2>\n")
+
+
+def _visit_heading_latex(self, node):
+    self.body.append("\n\\subsection*{")
+
+
+def _depart_heading_latex(self, node):
+    self.body.append("}\n")
 
 
 class ReproductionTable(SphinxDirective):
@@ -154,11 +269,25 @@ class ReproductionTable(SphinxDirective):
         return [reproduction_placeholder()]
 
 
+def book_order(env):
+    """Every page in the order of the table of contents (depth first from the root page)."""
+    order = []
+
+    def walk(doc):
+        for child in env.toctree_includes.get(doc, []):
+            if child not in order:
+                order.append(child)
+                walk(child)
+
+    walk(env.config.root_doc)
+    return order
+
+
 def executed_notebooks(app):
-    """docname -> executed notebook (dict) of every chapter, as myst-nb wrote it in this build."""
+    """docname -> executed notebook (dict) of every chapter, as myst-nb wrote it in this build, in book order."""
     folder = Path(app.outdir).parent / "jupyter_execute"
     out = {}
-    for docname in sorted(app.env.found_docs):
+    for docname in book_order(app.env):
         path = folder / f"{docname}.ipynb"
         if path.exists():
             out[docname] = json.loads(path.read_text())
@@ -226,63 +355,82 @@ def _source_hash(app, docnames):
     return digest.hexdigest()[:12], commit
 
 
-def _row(cells):
-    row = nodes.row()
-    for cell in cells:
-        entry = nodes.entry()
-        entry += cell if isinstance(cell, nodes.Node) else nodes.paragraph(text=str(cell))
-        row += entry
-    return row
+def _counts(records):
+    """ "3 claims: 2 reproduced, 1 not reproduced" for a list of records (verdicts in the order of VERDICTS)."""
+    n = {v: sum(rec["verdict"] == v for rec in records) for v in VERDICTS}
+    parts = ", ".join(f"{k} {v}" for v, k in n.items() if k)
+    return f"{len(records)} claim{'s' if len(records) != 1 else ''}: {parts}."
 
 
-def _table(app, fromdoc, records):
-    """One row per claim, grouped under a row naming the chapter."""
+def _filter(records):
+    """Radio buttons that show one verdict at a time: plain HTML, and CSS (_static/book.css) does the rest.
+
+    No script, so the filter works without a kernel, without JavaScript and offline; other
+    builders (LaTeX) skip raw HTML and print every claim.
+    """
+    options = [("all", f"all ({len(records)})")] + [
+        (verdict_class(v), f"{v} ({sum(rec['verdict'] == v for rec in records)})") for v in VERDICTS]
+    inputs = "".join(
+        f'<span class="verdict-option"><input type="radio" name="verdict-filter" id="show-{key}" value="{key}"'
+        f'{" checked" if key == "all" else ""}><label for="show-{key}">{text}</label></span>'
+        for key, text in options)
+    return nodes.raw("", f'<fieldset class="verdict-filter"><legend>Show the claims judged</legend>{inputs}'
+                     "</fieldset>", format="html")
+
+
+def _field(term, body):
+    item = nodes.definition_list_item()
+    item += nodes.term(text=term)
+    definition = nodes.definition()
+    definition += body
+    item += definition
+    return item
+
+
+def _claims(app, fromdoc, records):
+    """The claims as cards, grouped by chapter in book order; each chapter heads its cards with a count."""
     labels = app.env.domaindata["std"]["labels"]
     cites = _citations(app)
-    table = nodes.table(classes=["reproduction-table"])
-    group = nodes.tgroup(cols=len(COLUMNS))
-    table += group
-    for width in WIDTHS:
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    head += _row(COLUMNS)
-    group += head
-    body = nodes.tbody()
-    chapter = None
+    out = nodes.container(classes=["reproduction-claims"])
+    by_chapter = {}
     for docname, rec in records:
-        if rec["section"] not in labels or labels[rec["section"]][0] != docname:
-            raise ExtensionError(f"claim {rec['key']!r}: section label {rec['section']!r} is not in {docname}")
-        if docname != chapter:
-            chapter = docname
-            title = nodes.paragraph()
-            title += nodes.reference("", app.env.titles[docname].astext(), internal=True,
-                                     refuri=app.builder.get_relative_uri(fromdoc, docname))
-            entry = nodes.entry(morecols=len(COLUMNS) - 1)
-            entry += title
-            row = nodes.row(classes=["reproduction-chapter"])
-            row += entry
-            body += row
-        target_doc, anchor, _ = labels[rec["section"]]
-        link = nodes.reference("", "", internal=True,
-                               refuri=app.builder.get_relative_uri(fromdoc, target_doc) + "#" + anchor)
-        link += _inline(app, fromdoc, rec["claim"]).children
-        claim = nodes.paragraph()
-        claim += link
-        source = nodes.paragraph()
-        source += nodes.emphasis(text="; ".join(cites.get(k.strip(), k.strip()) for k in rec["source"].split(",")))
-        source += nodes.Text(": ")
-        source += _inline(app, fromdoc, rec["source_value"]).children
-        verdict = nodes.paragraph()
-        verdict += nodes.strong(text=rec["verdict"])
-        verdict += nodes.Text(": ")
-        verdict += _inline(app, fromdoc, rec["why"]).children
-        row = _row([claim, source] + [_inline(app, fromdoc, rec[k]) for k in ("theory", "simulation", "agreement")]
-                   + [verdict])
-        row["ids"].append(f"claim-{rec['key']}")
-        row["classes"].append("verdict-" + rec["verdict"].replace(",", "").replace(" ", "-"))
-        body += row
-    group += body
-    return table
+        by_chapter.setdefault(docname, []).append(rec)
+    for docname, recs in by_chapter.items():
+        chapter = nodes.container(classes=["reproduction-chapter"]
+                                  + sorted({verdict_class(rec["verdict"]) for rec in recs}))
+        title = chapter_heading(classes=["reproduction-chapter-title"])
+        title += nodes.reference("", app.env.titles[docname].astext(), internal=True,
+                                 refuri=app.builder.get_relative_uri(fromdoc, docname))
+        chapter += title
+        chapter += nodes.paragraph(text=_counts(recs), classes=["reproduction-counts"])
+        for rec in recs:
+            if rec["section"] not in labels or labels[rec["section"]][0] != docname:
+                raise ExtensionError(f"claim {rec['key']!r}: section label {rec['section']!r} is not in {docname}")
+            target_doc, anchor, _ = labels[rec["section"]]
+            link = nodes.reference("", "", internal=True,
+                                   refuri=app.builder.get_relative_uri(fromdoc, target_doc) + "#" + anchor)
+            link += _inline(app, fromdoc, rec["claim"]).children
+            claim_title = nodes.paragraph(classes=["claim-title"])
+            claim_title += nodes.strong("", "", link)
+            source = nodes.paragraph()
+            source += nodes.emphasis(text="; ".join(cites.get(k.strip(), k.strip())
+                                                    for k in rec["source"].split(",")))
+            source += nodes.Text(": ")
+            source += _inline(app, fromdoc, rec["source_value"]).children
+            verdict = nodes.paragraph()
+            verdict += nodes.strong(text=rec["verdict"])
+            verdict += nodes.Text(": ")
+            verdict += _inline(app, fromdoc, rec["why"]).children
+            fields = nodes.definition_list(classes=["claim-fields"])
+            bodies = [source] + [_inline(app, fromdoc, rec[k]) for k in ("theory", "simulation", "agreement")]
+            for term, body in zip(FIELDS, bodies + [verdict]):
+                fields += _field(term, body)
+            card = nodes.container(classes=["claim", verdict_class(rec["verdict"])], ids=[f"claim-{rec['key']}"])
+            card += claim_title
+            card += fields
+            chapter += card
+        out += chapter
+    return out
 
 
 def _drop_widget_state(app, doctree):
@@ -310,8 +458,7 @@ def _fill(app, doctree, docname):
         return
     notebooks = executed_notebooks(app)
     records = [(doc, rec) for doc, nb in notebooks.items() for rec in claims(nb)]
-    counts = {v: sum(rec["verdict"] == v for _, rec in records) for v in
-              ("reproduced", "reproduced, scaled down", "qualitative only", "not reproduced", "not tested")}
+    counts = {v: sum(rec["verdict"] == v for _, rec in records) for v in VERDICTS}
     digest, commit = _source_hash(app, list(notebooks))
     summary = nodes.paragraph()
     summary += nodes.strong(text=f"{len(records)} claims from {len(notebooks)} chapters: ")
@@ -320,7 +467,7 @@ def _fill(app, doctree, docname):
                           + (f" (commit {commit})" if commit else "") + ".")
     summary["classes"].append("reproduction-summary")
     for node in placeholders:
-        node.replace_self([summary, _table(app, docname, records)])
+        node.replace_self([summary, _filter([rec for _, rec in records]), _claims(app, docname, records)])
 
 
 def _outdated(app, env, added, changed, removed):
@@ -344,8 +491,13 @@ def setup(app):
     app.connect("doctree-read", _restore_cached_outputs)
     app.connect("doctree-read", _page_has_maths)
     app.connect("doctree-read", _drop_widget_state)
+    app.connect("doctree-read", _alt_from_captions)
     app.add_node(reproduction_placeholder)
+    app.add_node(chapter_heading, html=(_visit_heading_html, _depart_heading_html),
+                 latex=(_visit_heading_latex, _depart_heading_latex))
     app.add_directive("reproduction-table", ReproductionTable)
     app.connect("doctree-resolved", _fill)
+    # After the theme has put its navigation functions in the page's context.
+    app.connect("html-page-context", _named_toggles, priority=900)
     app.connect("env-get-outdated", _outdated)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -216,23 +216,41 @@ def test_every_chapter_records_its_claims(built):
 
 def test_reproduction_page_lists_exactly_the_recorded_claims(built):
     html = page(built, "book/reproduction")
-    on_page = set(re.findall(r'<tr class="[^"]*" id="claim-([\w-]+)"|<tr id="claim-([\w-]+)"', html))
-    on_page = {a or b for a, b in on_page}
-    in_sources = {key for chapter in CHAPTERS for key in recorded_keys(chapter)}
+    on_page = re.findall(r'<div class="claim [^"]*" id="claim-([\w-]+)"', html)
+    in_sources = [key for chapter in CHAPTERS for key in recorded_keys(chapter)]
     executed = {rec["key"] for records in executed_claims(built).values() for rec in records}
-    assert in_sources == executed, "an executed chapter and its source disagree: rebuild without the cache"
-    assert on_page == in_sources, f"page and chapters differ: {on_page ^ in_sources}"
+    assert set(in_sources) == executed, "an executed chapter and its source disagree: rebuild without the cache"
+    assert on_page == in_sources, "the page lists every claim once, chapter by chapter in book order"
     text = re.sub(r"<[^>]+>", "", html)
     assert re.search(r"\d+ claims from \d+ chapters: \d+ reproduced, \d+ reproduced, scaled down, "
                      r"\d+ qualitative only, \d+ not reproduced, \d+ not tested\.", text)
     assert re.search(r"Built on \d{4}-\d{2}-\d{2} from chapter sources [0-9a-f]{12}", text)
+    # Each chapter heads its claims, in book order, with a count of its verdicts.
+    headings = re.findall(r'<h2 class="reproduction-chapter-title"><a class="reference internal" '
+                          r'href="(\w+)\.html">', html)
+    assert headings == [c.stem for c in CHAPTERS]
+    for chapter, records in executed_claims(built).items():
+        verdicts = [rec["verdict"] for rec in records]
+        parts = ", ".join(f"{verdicts.count(v)} {v}" for v in book_build_verdicts() if v in verdicts)
+        assert f"{len(records)} claims: {parts}." in text or f"1 claim: {parts}." in text, chapter
     # Maths and equation references in the records are rendered, not shown as markup.
-    table = html[html.index('<table class="reproduction-table'):html.index("</table>")]
-    assert "{eq}" not in table and "$" not in table
-    assert '<span class="math notranslate nohighlight">' in table
-    assert re.search(r'<a class="reference internal" href="[\w_]+\.html#equation-eq-[\w-]+">\(\d+\.\d+\)', table)
+    claims = html[html.index('<div class="reproduction-claims'):html.index("<footer")]
+    assert "{eq}" not in claims and "$" not in claims and "<table" not in claims
+    assert '<span class="math notranslate nohighlight">' in claims
+    assert re.search(r'<a class="reference internal" href="[\w_]+\.html#equation-eq-[\w-]+">\(\d+\.\d+\)', claims)
+    # The filter: a radio button per verdict and one for all, and no script of its own.
+    options = re.findall(r'<input type="radio" name="verdict-filter" id="show-([\w-]+)"', html)
+    assert options == ["all"] + ["verdict-" + re.sub(r"[, ]+", "-", v) for v in book_build_verdicts()]
     assert 'href="reproduction.html' in page(built, "book/status")
     assert 'href="reproduction.html' in page(built, "book/intro")
+
+
+def book_build_verdicts():
+    import book_build
+    from statmech_dl import reproduction
+
+    assert book_build.VERDICTS == reproduction.VERDICTS
+    return book_build.VERDICTS
 
 
 def test_a_build_from_the_execution_cache_keeps_every_output(built, tmp_path):
@@ -257,6 +275,79 @@ def test_a_build_from_the_execution_cache_keeps_every_output(built, tmp_path):
         assert outputs == [[o for o in c.outputs] for c in fresh.cells if c.cell_type == "code"]
     assert (re.search(r"\d+ claims from \d+ chapters", (html / "book" / "reproduction.html").read_text()).group()
             == re.search(r"\d+ claims from \d+ chapters", page(built, "book/reproduction")).group())
+
+
+# --- pages every reader can use ------------------------------------------------------
+
+PATH_LIKE = re.compile(r"\S*\.(png|jpe?g|svg|gif)\b|_images/|^[0-9a-f]{16,}")
+
+
+def test_every_image_says_what_it_shows(built):
+    """No image's alt text is empty or a file name (a screen reader would read out a hash);
+    a figure's says what it shows, in a sentence (tools/book_build.py takes its caption)."""
+    import book_build
+
+    assert book_build.needs_alt({"uri": "../_images/ab12.png", "alt": "../_images/ab12.png"})
+    import page_audit
+
+    seen = 0
+    # The book's pages (the generated indices' toggle icons are Sphinx's, with alt "-").
+    for path in page_audit.pages(built):
+        for tag in re.findall(r"<img\b[^>]*>", path.read_text(encoding="utf-8")):
+            alt = re.search(r'\balt="([^"]*)"', tag)
+            alt = alt.group(1).strip() if alt else ""
+            where = f"{path.relative_to(built)}: {tag[:120]}"
+            assert alt and not PATH_LIKE.search(alt), f"no alt text, or a path: {where}"
+            if "logo" not in alt.lower():
+                assert len(alt.split()) >= 4, f"alt text that is not a sentence: {where}"
+                seen += 1
+    assert seen >= 2 * len(CHAPTERS), "expected the chapters' figures"
+
+
+@pytest.fixture(scope="module")
+def audit(built):
+    """axe-core's audit of every page at 1280 px (tools/page_audit.py), written beside the site."""
+    import page_audit
+
+    missing = page_audit.available()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the browser checks' tooling: {missing}")
+        pytest.skip(missing)
+    reports = page_audit.audit_all(built)
+    (built.parent / "accessibility.txt").write_text(page_audit.summary(reports) + "\n")
+    return reports
+
+
+def test_every_page_passes_the_accessibility_audit(audit, built):
+    """WCAG 2.1 A and AA in axe-core: no violation of impact serious or critical on any page;
+    the rest are listed in _build/accessibility.txt."""
+    import page_audit
+
+    assert len(audit) >= len(CHAPTERS) + 20, "every page of the site is audited"
+    assert all(r["maths_typeset"] > 0 for name, r in audit.items() if Path(name).stem in
+               {c.stem for c in CHAPTERS}), "MathJax rendered the chapters' maths (from the local tooling)"
+    failing = {name: page_audit.failing(r) for name, r in audit.items() if page_audit.failing(r)}
+    assert not failing, page_audit.summary({name: audit[name] for name in failing})
+
+
+def test_reproduction_page_needs_no_sideways_scrolling_and_filters_by_verdict(audit, built):
+    """At 1280 px and at a phone's 390 px nothing on the page scrolls sideways (the maths
+    rendered); each verdict button shows exactly that verdict's claims, "all" shows every one."""
+    import page_audit
+
+    desktop = audit[str(Path("book") / "reproduction.html")]
+    assert desktop["scrollers"] == [], desktop["scrollers"]
+    phone = page_audit.audit(built / "book" / "reproduction.html", width=390)
+    assert phone["scrollers"] == [], phone["scrollers"]
+    records = [rec for records in executed_claims(built).values() for rec in records]
+    chapters = {chapter: {rec["verdict"] for rec in recs} for chapter, recs in executed_claims(built).items()}
+    shown = desktop["filter"]
+    assert shown["all"] == {"claims": [rec["key"] for rec in records], "chapters": len(chapters)}
+    for verdict in book_build_verdicts():
+        option = shown["verdict-" + re.sub(r"[, ]+", "-", verdict)]
+        assert option["claims"] == [rec["key"] for rec in records if rec["verdict"] == verdict], verdict
+        assert option["chapters"] == sum(verdict in v for v in chapters.values()), verdict
 
 
 # --- explorations in a browser --------------------------------------------------------

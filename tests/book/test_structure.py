@@ -6,6 +6,7 @@ Binder, which cannot be reached from here, never).
 
 import csv
 import hashlib
+import json
 import re
 import subprocess
 import tomllib
@@ -213,6 +214,61 @@ def test_chapter_exploration_follows_the_convention(chapter):
     for c in cells:
         if "widgets.interact" in c.source:
             assert "remove-output" in c.metadata.get("tags", []), "a widget outside the live cell would be dead"
+
+
+FIGURE_CALL = re.compile(r"plt\.subplots\(|plt\.figure\(|labelled\(fig\)")
+PATH_LIKE = re.compile(r"\S*\.(png|jpe?g|svg|gif)\b|_images/")
+
+
+def test_every_figure_says_what_it_shows(chapter):
+    """A reader who cannot see a figure gets its alt text: the caption (the build copies it,
+    tools/book_build.py), else ``mystnb: image: alt:`` in the cell's metadata; the
+    exploration's image takes its ``alt=`` sentence. None may be empty or a file name."""
+    cells = [c for c in jupytext.read(chapter).cells if c.cell_type == "code"]
+    for cell in cells:
+        if not FIGURE_CALL.search(cell.source):
+            continue
+        meta = cell.metadata.get("mystnb", {})
+        text = meta.get("figure", {}).get("caption") or meta.get("image", {}).get("alt") or ""
+        assert len(text.split()) >= 4 and not PATH_LIKE.search(text), \
+            f"{chapter.stem}: a figure without a caption or alt text: {cell.source[:70]!r}"
+    scrub = next(c.source for c in cells if "exploration.scrubber(" in c.source)
+    assert re.search(r"\balt=", scrub), f"{chapter.stem}: the exploration's image needs alt=..."
+
+
+def test_alt_text_from_a_caption_reads_as_text():
+    from docutils import nodes
+    from sphinx.addnodes import pending_xref
+
+    import book_build
+
+    caption = nodes.caption()
+    caption += nodes.Text("The length map ")
+    ref = pending_xref("", refdomain="math", reftype="eq", reftarget="eq-tc-qmap")
+    ref += nodes.literal("", "eq-tc-qmap")
+    caption += ref
+    caption += nodes.Text(" for ")
+    caption += nodes.math("\\tanh", "\\tanh")
+    caption += nodes.Text(": colour is ")
+    caption += nodes.math("\\log_{10}\\chi_1", "\\log_{10}\\chi_1")
+    caption += nodes.Text(".")
+    assert book_build.spoken(caption) == "The length map for tanh: colour is log_10 chi_1."
+    for alt, needs in [(None, True), ("", True), ("../_images/53f2.png", True), ("figure.svg", True),
+                       ("The length map for tanh.", False)]:
+        image = nodes.image(uri="../_images/53f2.png", **({} if alt is None else {"alt": alt}))
+        assert book_build.needs_alt(image) == needs, alt
+
+
+def test_the_sidebars_toggles_are_named_after_their_pages():
+    """The theme's open/close control of a page's sub-pages holds only an icon: it gets a name."""
+    import book_build
+
+    sidebar = ('<li><a class="reference internal" href="a.html">A page</a></li>'
+               '<li><a class="current reference internal" href="#">The library <code>statmech_dl</code></a>'
+               '<details open="open"><summary><span class="toctree-toggle"></span></summary>')
+    named = book_build.name_toggles(sidebar)
+    assert named.count("<summary") == 1
+    assert '<details open="open"><summary aria-label="Pages under The library statmech_dl">' in named
 
 
 def test_chapter_links_every_library_function_it_uses(chapter):
@@ -451,6 +507,10 @@ def test_make_test_provides_the_browser_for_the_exploration_check():
     rule = makefile[makefile.index("\nbrowser:"):]
     assert "command -v chromium" in rule and "apt-get install -y -qq chromium" in rule
     assert '[ "$$(id -u)" = 0 ]' in rule, "install only where we may"
+    # axe-core and MathJax for the accessibility audit, pinned by the lock file.
+    assert "npm ci --prefix tests/browser" in rule
+    lock = json.loads((ROOT / "tests" / "browser" / "package-lock.json").read_text())
+    assert {"node_modules/axe-core", "node_modules/mathjax"} <= set(lock["packages"])
 
 
 def test_bibliography_is_an_author_year_list():
