@@ -77,7 +77,8 @@ class Scrubber:
     """A figure precomputed over a grid of parameters, shown with one slider per parameter.
 
     Made by :func:`scrubber`. In a notebook or on the website it displays as HTML
-    (its ``_repr_html_``); elsewhere as one line of text.
+    (its ``_repr_html_``); where HTML is not shown (the book's PDF) as its first
+    frame (``_repr_png_``); elsewhere as one line of text.
 
     Attributes
     ----------
@@ -128,6 +129,12 @@ class Scrubber:
             point.append(texts[i])
         setting = ", ".join(f"{label} {text}" for label, text in zip(self.labels, reversed(point)))
         return f"{self.alt} Shown: {setting}."
+
+    def _repr_png_(self):
+        # The frame shown first, for renderers without HTML: the book's PDF (LaTeX
+        # prefers a PNG), a notebook viewer that strips scripts.
+        start = sum(i * int(_prod(self.shape[k + 1:])) for k, i in enumerate(self.start))
+        return self.frames[start]
 
     def __repr__(self):
         grid = "; ".join(f"{label} in {', '.join(t)}" for label, t in zip(self.labels, self.texts))

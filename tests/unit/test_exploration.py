@@ -71,6 +71,8 @@ def test_html_embeds_every_frame_with_a_slider_per_parameter_and_no_network(scru
     assert f'alt="{ALT} Shown: φ tanh, slope 1."' in page
     assert data["alt"] == ALT and data["names"] == ["φ", "slope"]
     assert scrub.describe(scrub.index(phi="relu", slope=2.0)) == f"{ALT} Shown: φ relu, slope 2."
+    # Without HTML (the PDF), the frame shown first.
+    assert scrub._repr_png_() == scrub.frame(phi="tanh", slope=1.0)
 
 
 @pytest.mark.parametrize("alt", ["", "plot", "Figure of slope", "../_images/53f2ab.png",
