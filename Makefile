@@ -1,5 +1,5 @@
 # Two entry points, both usable on a fresh clone with nothing installed:
-#   make book   builds the website into _build/html (warnings are errors)
+#   make book   builds the website into _build/html (warnings are errors); make pdf, the PDF
 #   make test   runs the library's unit tests, executes every chapter twice
 #               (nbval), builds the book and moves its explorations' sliders in
 #               a headless browser (installing Debian's chromium if it may)
@@ -12,7 +12,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: book test unit slow benchmark lock clean browser sandbox assignments grade grades-csv
+.PHONY: book test unit slow benchmark lock clean browser sandbox assignments grade grades-csv pdf latex
 
 # torch is pinned in requirements.txt; take its CPU build. pip first looks on this machine's
 # disk (--no-index: find-links only, no index is contacted); on a stock machine that fails at
@@ -33,10 +33,29 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 book: $(VENV)/.installed
 	$(BIN)/python tools/build_book.py --warningiserror --nitpick --keep-going
 
+# The whole book as one PDF, _build/latex/statmech-dl.pdf, copied beside the website, whose landing
+# page links it. LaTeX (xelatex, Jupyter Book's pdflatex builder) from Debian's TeX Live, installed
+# by the target latex when missing and we may (root with apt-get, as in CI). The chapters come from
+# the execution cache that make book fills: the PDF does not execute them again.
+pdf: $(VENV)/.installed latex
+	$(BIN)/python tools/build_book.py --builder pdflatex --warningiserror --nitpick --keep-going
+	@mkdir -p _build/html && cp _build/latex/statmech-dl.pdf _build/html/statmech-dl.pdf
+	@echo "The PDF: _build/latex/statmech-dl.pdf (and _build/html/statmech-dl.pdf)"
+
+LATEX_PACKAGES := latexmk texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+  texlive-fonts-extra texlive-pictures texlive-science texlive-lang-greek tex-gyre fonts-freefont-otf xindy poppler-utils
+latex:
+	@{ command -v xelatex && command -v latexmk && command -v xindy && command -v pdftotext && \
+	   kpsewhich bbm.sty pgfplots.sty; } >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    echo "Installing TeX Live for the PDF (a few minutes)" && apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LATEX_PACKAGES) >/dev/null; } || \
+	  echo "No TeX Live and no root to install it: the PDF cannot be built (apt-get install $(LATEX_PACKAGES))"
+
 # pytest-xdist runs the test files on every core, each file's tests on one worker: the book's
 # build tests build it once, and the course's tests grade the course once. Files go out in
 # collection order, which starts with those two (tests/conftest.py).
-test: $(VENV)/.installed browser sandbox
+test: $(VENV)/.installed browser sandbox latex
 	$(BIN)/python -m pytest tests -n auto --dist loadfile --no-loadscope-reorder
 
 # The explorations are checked in a headless browser (tests/book/test_build.py): Debian's

@@ -216,6 +216,79 @@ def _named_toggles(app, pagename, templatename, context, doctree):
     context["generate_toctree_html"] = generate_named
 
 
+# --- the PDF ----------------------------------------------------------------------------
+#
+# The book's macros (\R, \Sxx, ...) are defined once, for MathJax, in _config.yml; the
+# LaTeX build (make pdf) gets the same definitions in its preamble.
+
+
+def latex_macros(macros):
+    """LaTeX definitions of MathJax macros {name: body}; each replaces any command of that name."""
+    return "".join(f"\\providecommand{{\\{name}}}{{}}\\renewcommand{{\\{name}}}{{{body}}}\n"
+                   for name, body in macros.items())
+
+
+def unnumbered_chapters(tex, docnames):
+    """The LaTeX with the chapters of ``docnames`` unnumbered (listed in the contents all the same).
+
+    The website numbers only the book's chapters (the parts with ``numbered: true`` in _toc.yml);
+    LaTeX would number every page, the front matter first, and every chapter and equation number
+    in the PDF would then be one more than on the website. Their sections are not numbered either.
+    """
+    for docname in docnames:
+        pattern = re.compile(r"\\chapter\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}(\n\\label\{\\detokenize\{"
+                             + re.escape(docname) + r":)")
+        tex = pattern.sub(lambda m: "\\setcounter{secnumdepth}{-1}\n"
+                                    f"\\chapter*{{{m.group(1)}}}\\addcontentsline{{toc}}{{chapter}}{{{m.group(1)}}}"
+                                    f"{m.group(2)}", tex, count=1)
+    # Their sections are unnumbered too; a numbered chapter numbers its sections again (the
+    # report class's depth, 2: sections and subsections).
+    return re.sub(r"^\\chapter\{", lambda m: "\\setcounter{secnumdepth}{2}\n\\chapter{", tex, flags=re.M)
+
+
+def _unnumbered_in_latex(app, exception):
+    if exception is not None or app.builder.format != "latex":
+        return
+    numbered = {doc for doc, numbers in app.env.toc_secnumbers.items() if numbers}
+    docnames = [doc for doc in book_order(app.env) if doc not in numbered]
+    for path in Path(app.outdir).glob("*.tex"):
+        path.write_text(unnumbered_chapters(path.read_text(encoding="utf-8"), docnames), encoding="utf-8")
+
+
+EXPLORATION_NOTE = ("Above, the exploration's first figure. On the website its sliders show every setting "
+                    "of its grid, and in Binder or a downloaded notebook the live version takes any value.")
+
+
+def _is_exploration(node):
+    return isinstance(node, nodes.container) and node.get("nb_element") == "cell_code" and any(
+        n.get("nb_element") == "cell_code_source" and "exploration.scrubber(" in n.astext()
+        for n in node.findall(nodes.container))
+
+
+def _mark_explorations(app, doctree):
+    # Marked while the cell's code is there: the PDF drops hidden inputs before it is resolved.
+    for cell in list(doctree.findall(_is_exploration)):
+        cell["classes"].append("statmech-exploration")
+
+
+def _exploration_note(app, doctree, docname):
+    """In the PDF an exploration is its first frame (statmech_dl.exploration.Scrubber._repr_png_),
+    followed by one line that says where it moves."""
+    if app.builder.format != "latex":
+        return
+    marked = [n for n in doctree.findall(nodes.Element) if "statmech-exploration" in n["classes"]]
+    for cell in marked:
+        cell.parent.insert(cell.parent.index(cell) + 1,
+                           nodes.paragraph(text=EXPLORATION_NOTE, classes=["exploration-note"]))
+
+
+def _latex_preamble(app, config):
+    macros = (config.mathjax3_config or {}).get("tex", {}).get("macros", {})
+    elements = dict(config.latex_elements or {})
+    elements["preamble"] = elements.get("preamble", "") + latex_macros(macros)
+    config.latex_elements = elements
+
+
 # --- the reproduction page ------------------------------------------------------------
 #
 # A chapter records each headline claim with statmech_dl.reproduction.record, which
@@ -332,12 +405,17 @@ def _inline(app, fromdoc, text):
             para += nodes.math(match.group(1), match.group(1))
         else:
             label = match.group(2)
-            xref = pending_xref("", refdomain="math", reftype="eq", reftarget=label, refdoc=fromdoc)
-            link = app.env.get_domain("math").resolve_xref(app.env, fromdoc, app.builder, "eq", label, xref,
-                                                            nodes.Text(label))
-            if link is None:
+            domain = app.env.get_domain("math")
+            if label not in domain.equations:
                 raise ExtensionError(f"reproduction page: no equation labelled {label!r}")
-            para += link
+            if app.builder.format == "latex":
+                # LaTeX numbers the equations itself: a \ref to the equation's label.
+                from sphinx.builders.latex.nodes import math_reference
+
+                para += math_reference("", docname=domain.equations[label][0], target=label)
+            else:
+                xref = pending_xref("", refdomain="math", reftype="eq", reftarget=label, refdoc=fromdoc)
+                para += domain.resolve_xref(app.env, fromdoc, app.builder, "eq", label, xref, nodes.Text(label))
         at = match.end()
     para += nodes.Text(text[at:])
     return para
@@ -487,16 +565,20 @@ def _outdated(app, env, added, changed, removed):
 
 
 def setup(app):
+    app.connect("config-inited", _latex_preamble)
+    app.connect("build-finished", _unnumbered_in_latex)
     app.connect("source-read", _source_read)
     app.connect("doctree-read", _restore_cached_outputs)
     app.connect("doctree-read", _page_has_maths)
     app.connect("doctree-read", _drop_widget_state)
     app.connect("doctree-read", _alt_from_captions)
+    app.connect("doctree-read", _mark_explorations)
     app.add_node(reproduction_placeholder)
     app.add_node(chapter_heading, html=(_visit_heading_html, _depart_heading_html),
                  latex=(_visit_heading_latex, _depart_heading_latex))
     app.add_directive("reproduction-table", ReproductionTable)
     app.connect("doctree-resolved", _fill)
+    app.connect("doctree-resolved", _exploration_note)
     # After the theme has put its navigation functions in the page's context.
     app.connect("html-page-context", _named_toggles, priority=900)
     app.connect("env-get-outdated", _outdated)
