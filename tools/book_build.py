@@ -166,10 +166,18 @@ def _ancestors(node):
         yield node
 
 
+_PATH_LIKE = re.compile(r"\S*\.(png|jpe?g|svg|gif)\b|_images/|^[0-9a-f]{16,}")
+
+
+def looks_like_path(text):
+    """True for a file name, a path or a hash: what an alt text must not be."""
+    return _PATH_LIKE.search(text) is not None
+
+
 def needs_alt(image):
     """True if an image has no alt text of its own: none, empty, or its own file path."""
     alt = (image.get("alt") or "").strip()
-    return not alt or alt == image.get("uri") or re.fullmatch(r"\S*\.(png|jpe?g|svg|gif)", alt) is not None
+    return not alt or alt == image.get("uri") or looks_like_path(alt)
 
 
 def _alt_from_captions(app, doctree):
@@ -199,7 +207,7 @@ def name_toggles(html):
                                  f'{re.sub(r"<[^>]+>", "", m.group(2)).strip()}">', str(html))
 
 
-def _named_toggles(app, pagename, templatename, context, doctree):
+def _accessible_page(app, pagename, templatename, context, doctree):
     # docutils marks bibliography entries role="doc-biblioentry" inside role="list": a
     # deprecated role, and a list without items (axe-core: aria-required-children, critical).
     if "body" in context:
@@ -250,7 +258,7 @@ def _unnumbered_in_latex(app, exception):
     if exception is not None or app.builder.format != "latex":
         return
     numbered = {doc for doc, numbers in app.env.toc_secnumbers.items() if numbers}
-    docnames = [doc for doc in book_order(app.env) if doc not in numbered]
+    docnames = [doc for doc in book_order() if doc not in numbered]
     for path in Path(app.outdir).glob("*.tex"):
         path.write_text(unnumbered_chapters(path.read_text(encoding="utf-8"), docnames), encoding="utf-8")
 
@@ -342,25 +350,18 @@ class ReproductionTable(SphinxDirective):
         return [reproduction_placeholder()]
 
 
-def book_order(env):
-    """Every page in the order of the table of contents (depth first from the root page)."""
-    order = []
+def book_order():
+    """Every page's docname, in the order of the table of contents (book_files reads _toc.yml)."""
+    import book_files
 
-    def walk(doc):
-        for child in env.toctree_includes.get(doc, []):
-            if child not in order:
-                order.append(child)
-                walk(child)
-
-    walk(env.config.root_doc)
-    return order
+    return [page.relative_to(book_files.ROOT).with_suffix("").as_posix() for page in book_files.pages()]
 
 
 def executed_notebooks(app):
     """docname -> executed notebook (dict) of every chapter, as myst-nb wrote it in this build, in book order."""
     folder = Path(app.outdir).parent / "jupyter_execute"
     out = {}
-    for docname in book_order(app.env):
+    for docname in book_order():
         path = folder / f"{docname}.ipynb"
         if path.exists():
             out[docname] = json.loads(path.read_text())
@@ -433,10 +434,14 @@ def _source_hash(app, docnames):
     return digest.hexdigest()[:12], commit
 
 
+def _verdict_counts(records):
+    """{verdict: number of records with it}, for every verdict in the order of VERDICTS."""
+    return {v: sum(rec["verdict"] == v for rec in records) for v in VERDICTS}
+
+
 def _counts(records):
     """ "3 claims: 2 reproduced, 1 not reproduced" for a list of records (verdicts in the order of VERDICTS)."""
-    n = {v: sum(rec["verdict"] == v for rec in records) for v in VERDICTS}
-    parts = ", ".join(f"{k} {v}" for v, k in n.items() if k)
+    parts = ", ".join(f"{k} {v}" for v, k in _verdict_counts(records).items() if k)
     return f"{len(records)} claim{'s' if len(records) != 1 else ''}: {parts}."
 
 
@@ -447,7 +452,7 @@ def _filter(records):
     builders (LaTeX) skip raw HTML and print every claim.
     """
     options = [("all", f"all ({len(records)})")] + [
-        (verdict_class(v), f"{v} ({sum(rec['verdict'] == v for rec in records)})") for v in VERDICTS]
+        (verdict_class(v), f"{v} ({n})") for v, n in _verdict_counts(records).items()]
     inputs = "".join(
         f'<span class="verdict-option"><input type="radio" name="verdict-filter" id="show-{key}" value="{key}"'
         f'{" checked" if key == "all" else ""}><label for="show-{key}">{text}</label></span>'
@@ -536,7 +541,7 @@ def _fill(app, doctree, docname):
         return
     notebooks = executed_notebooks(app)
     records = [(doc, rec) for doc, nb in notebooks.items() for rec in claims(nb)]
-    counts = {v: sum(rec["verdict"] == v for _, rec in records) for v in VERDICTS}
+    counts = _verdict_counts([rec for _, rec in records])
     digest, commit = _source_hash(app, list(notebooks))
     summary = nodes.paragraph()
     summary += nodes.strong(text=f"{len(records)} claims from {len(notebooks)} chapters: ")
@@ -580,6 +585,6 @@ def setup(app):
     app.connect("doctree-resolved", _fill)
     app.connect("doctree-resolved", _exploration_note)
     # After the theme has put its navigation functions in the page's context.
-    app.connect("html-page-context", _named_toggles, priority=900)
+    app.connect("html-page-context", _accessible_page, priority=900)
     app.connect("env-get-outdated", _outdated)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -14,6 +14,7 @@ photographed, alone in the page's article, after the move (or before it, with ``
 """
 
 import argparse
+import html
 import json
 import re
 import shutil
@@ -78,34 +79,45 @@ def chromium():
     return None
 
 
-def check(page, move=True, screenshot=None, size=(1280, 1500), timeout=120):
-    """Open ``page`` offline in headless Chromium, move each exploration's sliders; return the report."""
+def offline_command(profile, size, budget_ms=15000, hide_scrollbars=False):
+    """Headless Chromium's command line, offline: every host name fails to resolve, and pages
+    from disk may load files beside them. ``budget_ms`` of virtual time lets a page's scripts finish."""
     browser = chromium()
     if browser is None:
         raise RuntimeError("no chromium on this machine: apt-get install chromium")
+    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--allow-file-access-from-files", f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND", f"--window-size={size[0]},{size[1]}",
+            f"--virtual-time-budget={budget_ms}"] + (["--hide-scrollbars"] if hide_scrollbars else [])
+
+
+def probe_report(command, page, report_id, timeout):
+    """Open ``page`` (a probe copy) with ``command``; return the JSON its script wrote into
+    ``<pre id=report_id>``."""
+    out = subprocess.run(command + ["--dump-dom", Path(page).as_uri()], capture_output=True, text=True,
+                         timeout=timeout)
+    found = re.search(rf'<pre id="{report_id}"[^>]*>(.*?)</pre>', out.stdout, flags=re.S)
+    if found is None:
+        raise RuntimeError(f"{Path(page).name}: the probe did not report; chromium said:\n{out.stderr[-3000:]}")
+    return json.loads(html.unescape(found.group(1)))
+
+
+def check(page, move=True, screenshot=None, size=(1280, 1500), timeout=120):
+    """Open ``page`` offline in headless Chromium, move each exploration's sliders; return the report."""
     page = Path(page).resolve()
     probe = page.with_name(page.stem + ".browser-check.html")
     text = page.read_text(encoding="utf-8")
     script = _PROBE.replace("MOVE", "true" if move else "false")
     probe.write_text(text.replace("</body>", script.replace("ISOLATE", "false") + "</body>"), encoding="utf-8")
     profile = tempfile.mkdtemp(prefix="statmech-chromium-")
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--allow-file-access-from-files", f"--user-data-dir={profile}",
-             # Offline: every host name fails to resolve.
-             "--host-resolver-rules=MAP * ~NOTFOUND",
-             f"--window-size={size[0]},{size[1]}", "--virtual-time-budget=15000"]
     try:
-        out = subprocess.run(flags + ["--dump-dom", probe.as_uri()], capture_output=True, text=True,
-                             timeout=timeout)
-        found = re.search(r'<pre id="statmech-browser-report"[^>]*>(.*?)</pre>', out.stdout, flags=re.S)
-        if found is None:
-            raise RuntimeError(f"the probe did not report; chromium said:\n{out.stderr[-3000:]}")
-        report = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+        command = offline_command(profile, size)
+        report = probe_report(command, probe, "statmech-browser-report", timeout)
         if screenshot:
             probe.write_text(text.replace("</body>", script.replace("ISOLATE", "true") + "</body>"),
                              encoding="utf-8")
-            subprocess.run(flags + [f"--screenshot={Path(screenshot).resolve()}", probe.as_uri()],
+            subprocess.run(command + [f"--screenshot={Path(screenshot).resolve()}", probe.as_uri()],
                            capture_output=True, timeout=timeout, check=True)
         return report
     finally:

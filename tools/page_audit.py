@@ -86,7 +86,8 @@ def available():
     if browser_check.chromium() is None:
         return "no chromium: apt-get install chromium (make test does it as root)"
     if not AXE.exists() or not MATHJAX.exists():
-        return "no axe-core and MathJax in tests/browser/node_modules: npm ci --prefix tests/browser (make test does it)"
+        return ("no axe-core and MathJax in tests/browser/node_modules: "
+                "npm ci --prefix tests/browser (make test does it)")
     return None
 
 
@@ -116,23 +117,13 @@ def audit(page, width=1280, height=900, screenshot=None, timeout=180):
     probe = page.with_name(page.stem + ".audit.html")
     probe.write_text(_prepared(page), encoding="utf-8")
     profile = tempfile.mkdtemp(prefix="statmech-audit-")
-    flags = [browser_check.chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--allow-file-access-from-files", f"--user-data-dir={profile}", "--hide-scrollbars",
-             "--host-resolver-rules=MAP * ~NOTFOUND", f"--window-size={width},{height}",
-             "--virtual-time-budget=60000"]
     try:
-        out = subprocess.run(flags + ["--dump-dom", probe.as_uri()], capture_output=True, text=True,
-                             timeout=timeout)
-        found = re.search(r'<pre id="statmech-audit-report"[^>]*>(.*?)</pre>', out.stdout, flags=re.S)
-        if found is None:
-            raise RuntimeError(f"{page.name}: the probe did not report; chromium said:\n{out.stderr[-3000:]}")
-        text = found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-        report = json.loads(text.replace("&amp;", "&"))
+        command = browser_check.offline_command(profile, (width, height), budget_ms=60000, hide_scrollbars=True)
+        report = browser_check.probe_report(command, probe, "statmech-audit-report", timeout)
         if "error" in report:
             raise RuntimeError(f"{page.name}: the audit failed in the page: {report['error']}")
         if screenshot:
-            subprocess.run(flags + [f"--screenshot={Path(screenshot).resolve()}", probe.as_uri()],
+            subprocess.run(command + [f"--screenshot={Path(screenshot).resolve()}", probe.as_uri()],
                            capture_output=True, timeout=timeout, check=True)
         return report
     finally:

@@ -215,6 +215,8 @@ def test_every_chapter_records_its_claims(built):
 
 
 def test_reproduction_page_lists_exactly_the_recorded_claims(built):
+    import book_build
+
     html = page(built, "book/reproduction")
     on_page = re.findall(r'<div class="claim [^"]*" id="claim-([\w-]+)"', html)
     in_sources = [key for chapter in CHAPTERS for key in recorded_keys(chapter)]
@@ -240,7 +242,7 @@ def test_reproduction_page_lists_exactly_the_recorded_claims(built):
     assert re.search(r'<a class="reference internal" href="[\w_]+\.html#equation-eq-[\w-]+">\(\d+\.\d+\)', claims)
     # The filter: a radio button per verdict and one for all, and no script of its own.
     options = re.findall(r'<input type="radio" name="verdict-filter" id="show-([\w-]+)"', html)
-    assert options == ["all"] + ["verdict-" + re.sub(r"[, ]+", "-", v) for v in book_build_verdicts()]
+    assert options == ["all"] + [book_build.verdict_class(v) for v in book_build_verdicts()]
     assert 'href="reproduction.html' in page(built, "book/status")
     assert 'href="reproduction.html' in page(built, "book/intro")
 
@@ -279,9 +281,6 @@ def test_a_build_from_the_execution_cache_keeps_every_output(built, tmp_path):
 
 # --- pages every reader can use ------------------------------------------------------
 
-PATH_LIKE = re.compile(r"\S*\.(png|jpe?g|svg|gif)\b|_images/|^[0-9a-f]{16,}")
-
-
 def test_every_image_says_what_it_shows(built):
     """No image's alt text is empty or a file name (a screen reader would read out a hash);
     a figure's says what it shows, in a sentence (tools/book_build.py takes its caption)."""
@@ -297,7 +296,7 @@ def test_every_image_says_what_it_shows(built):
             alt = re.search(r'\balt="([^"]*)"', tag)
             alt = alt.group(1).strip() if alt else ""
             where = f"{path.relative_to(built)}: {tag[:120]}"
-            assert alt and not PATH_LIKE.search(alt), f"no alt text, or a path: {where}"
+            assert alt and not book_build.looks_like_path(alt), f"no alt text, or a path: {where}"
             if "logo" not in alt.lower():
                 assert len(alt.split()) >= 4, f"alt text that is not a sentence: {where}"
                 seen += 1
@@ -334,6 +333,7 @@ def test_every_page_passes_the_accessibility_audit(audit, built):
 def test_reproduction_page_needs_no_sideways_scrolling_and_filters_by_verdict(audit, built):
     """At 1280 px and at a phone's 390 px nothing on the page scrolls sideways (the maths
     rendered); each verdict button shows exactly that verdict's claims, "all" shows every one."""
+    import book_build
     import page_audit
 
     desktop = audit[str(Path("book") / "reproduction.html")]
@@ -345,7 +345,7 @@ def test_reproduction_page_needs_no_sideways_scrolling_and_filters_by_verdict(au
     shown = desktop["filter"]
     assert shown["all"] == {"claims": [rec["key"] for rec in records], "chapters": len(chapters)}
     for verdict in book_build_verdicts():
-        option = shown["verdict-" + re.sub(r"[, ]+", "-", verdict)]
+        option = shown[book_build.verdict_class(verdict)]
         assert option["claims"] == [rec["key"] for rec in records if rec["verdict"] == verdict], verdict
         assert option["chapters"] == sum(verdict in v for v in chapters.values()), verdict
 
