@@ -52,9 +52,10 @@ latex:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LATEX_PACKAGES) >/dev/null; } || \
 	  echo "No TeX Live and no root to install it: the PDF cannot be built (apt-get install $(LATEX_PACKAGES))"
 
-# pytest-xdist runs the test files on every core, each file's tests on one worker: the book's
-# build tests build it once, and the course's tests grade the course once. Files go out in
-# collection order, which starts with those two (tests/conftest.py).
+# pytest-xdist runs the tests on every core, each file's tests on one worker (the course's tests
+# grade one course), except each chapter's second execution, which goes to whichever worker is
+# free (tests/conftest.py). The build happens once, for the first worker that needs it
+# (tests/book/book_site.py). Files go out in collection order, longest first.
 test: $(VENV)/.installed browser sandbox latex
 	$(BIN)/python -m pytest tests -n auto --dist loadfile --no-loadscope-reorder
 

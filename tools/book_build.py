@@ -195,7 +195,7 @@ def _alt_from_captions(app, doctree):
 # The theme opens and closes a page's sub-pages in the sidebar with a <summary> that holds
 # only a chevron icon, which a screen reader announces as nothing (axe-core: summary-name,
 # serious). Each gets a name from the link it belongs to. tools/page_audit.py audits every
-# page with axe-core (tests/book/test_build.py).
+# page with axe-core (tests/book/test_in_a_browser.py).
 
 _TOGGLE = re.compile(r'(<a class="[^"]*reference internal[^"]*" href="[^"]*">((?:(?!</a>).)*)</a><details[^>]*>)'
                      r'<summary>', flags=re.S)

@@ -43,10 +43,6 @@ HEADER = ["Measurement", "Result", "Target", "Met", "Measured on"]
 CLASS_CHAPTER = "semantic_development"
 
 
-def _meta(cell):
-    return cell.metadata.get("nbgrader", {})
-
-
 def per_chapter(root):
     """``{chapter: [seconds of the solution, seconds of the mixed submission]}``, one at a time."""
     course_dir = root / "course"
@@ -55,7 +51,7 @@ def per_chapter(root):
     folder = root / "one_at_a_time"
     for chapter in chapters:
         name = chapter.stem
-        exercises = _exercises(course_dir, name)
+        exercises = submissions.exercises(course_dir, name)
         kinds = {e: ("solution", "stub", "wrong")[i % 3] for i, e in enumerate(exercises)}
         sol = submissions.release_with(course_dir, name, lambda gid, src: src)
         mixed = submissions.release_with(
@@ -76,7 +72,7 @@ def per_chapter(root):
 def class_of_100(course_dir, folder):
     """Write 100 submissions of the class chapter; return ``{student: kind}``."""
     name = CLASS_CHAPTER
-    exercises = _exercises(course_dir, name)
+    exercises = submissions.exercises(course_dir, name)
     kinds = {}
     n = 0
 

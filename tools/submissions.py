@@ -14,6 +14,12 @@ def _meta(cell):
     return cell.metadata.get("nbgrader", {})
 
 
+def exercises(course_dir, name):
+    """The labels of assignment ``name``'s exercises, in order (each test cell's grade id without ``-check``)."""
+    source = nbformat.read(course_dir / "source" / name / f"{name}.ipynb", as_version=4)
+    return [_meta(c)["grade_id"].rsplit("-check", 1)[0] for c in source.cells if _meta(c).get("grade")]
+
+
 def wrong_answer(source):
     """A wrong answer that runs: every function of ``source`` returns 0.0 and every assigned name is 0.0."""
     out = []

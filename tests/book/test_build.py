@@ -2,18 +2,17 @@
 
 Builds into the repository's _build folder, sharing the execution cache with
 ``make book``: the build executes every chapter (once; a cached chapter is not
-executed again). Then checks the built pages, and executes each chapter's
-downloadable .ipynb once more with nbval, comparing the cells marked
-``# NBVAL_CHECK_OUTPUT`` with the build's outputs. That second execution proves
-both that the download runs and that the chapter is deterministic: a chapter
-whose numbers change between runs has an unseeded random generator. Each
-chapter is therefore executed at most twice by ``make test``.
+executed again), once per test run whichever test file asks first
+(``book_site.py``). Then checks the built pages. The second execution of each
+chapter's download is in ``test_downloads.py``, the PDF in ``test_pdf.py``, and
+the checks in a headless browser in ``test_in_a_browser.py``, so that
+pytest-xdist's workers share them.
 """
 
 import hashlib
+import os
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -25,45 +24,16 @@ import pytest
 import yaml
 
 import book_files
-
-ROOT = book_files.ROOT
-HTML = ROOT / "_build" / "html"
-CHAPTERS = book_files.chapters()
+from book_site import BUILD_TIMEOUT, CHAPTERS, ROOT, book_build_verdicts, build_once, executed_claims, page
 
 pytestmark = pytest.mark.book
 
 
-BUILD_TIMEOUT = 40 * 60      # seconds; a hung cell fails sooner, at the per-cell timeout in _config.yml
-
-
-#: The build's output (its log), for the tests that read it.
-BUILD = {}
-
-
-@pytest.fixture(scope="module")
-def built():
-    # As make book builds it: the chapters executed on every core first, then the site.
-    try:
-        proc = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--warningiserror", "--nitpick",
-                               "--keep-going"], cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    except subprocess.TimeoutExpired as err:
-        pytest.fail(f"the book build did not finish in {BUILD_TIMEOUT} s:\n{(err.stdout or b'')[-5000:]}")
-    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
-    BUILD["log"] = proc.stdout + proc.stderr
-    return HTML
-
-
-def page(built, name):
-    path = built / f"{name}.html"
-    assert path.exists(), f"{path} was not built"
-    return path.read_text()
-
-
-def test_the_build_executes_no_chapter_itself(built):
+def test_the_build_executes_no_chapter_itself(built, testrun_uid):
     """tools/build_book.py executes the chapters on every core into the cache before the build;
     myst-nb then finds each in the cache and executes none, one after another, itself. That
     shows the parallel step's notebooks hash as myst-nb's do (a mismatch would execute twice)."""
-    log = BUILD["log"]
+    log = build_once(testrun_uid)
     executed = [line for line in log.splitlines() if "Executing notebook using" in line]
     assert not executed, "the build executed chapters the parallel step should have:\n" + "\n".join(executed)
 
@@ -119,31 +89,6 @@ def test_chapter_page(built, chapter):
     assert f"_sources/book/{chapter.stem}.ipynb" in html
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
-def test_downloadable_notebook_executes(built, chapter, tmp_path):
-    src = built / "_sources" / "book" / f"{chapter.stem}.ipynb"
-    assert src.exists(), "the .ipynb download is missing"
-    nb = nbformat.read(src, as_version=4)
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    # Every code cell was executed by the build, and none failed.
-    assert all(c.execution_count for c in code), "the download holds unexecuted cells"
-    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
-    assert any("solution" in c.metadata.get("tags", []) for c in code), "solution tags lost"
-    for c in code:
-        if "figure" in c.metadata.get("mystnb", {}):
-            images = [o for o in c.outputs if "image/png" in o.get("data", {})]
-            # Two images under one figure name give two targets of the same name.
-            assert len(images) == 1, f"figure {c.metadata['mystnb']['figure']['name']} shows {len(images)} images"
-    checked = [c for c in code if "# NBVAL_CHECK_OUTPUT" in c.source]
-    assert checked, "mark the cells that print headline numbers with # NBVAL_CHECK_OUTPUT"
-    assert all(c.outputs for c in checked), "a cell marked # NBVAL_CHECK_OUTPUT printed nothing"
-    path = tmp_path / src.name
-    nbformat.write(nb, path)
-    proc = book_files.run_nbval(path)
-    assert proc.returncode == 0, f"the downloaded notebook fails or differs from the build:\n{proc.stdout[-6000:]}"
-
-
 def test_downloaded_notebook_without_the_library_says_what_to_run(built):
     """The install cell: first code cell of every download, removed from the web page.
 
@@ -180,15 +125,6 @@ def test_binder_equation_numbers_are_the_websites(built):
 
 
 # --- the reproduction page -----------------------------------------------------------
-
-def executed_claims(built):
-    """chapter stem -> the claim records in the build's executed notebook."""
-    import book_build
-
-    folder = built.parent / "jupyter_execute" / "book"
-    return {c.stem: book_build.claims(nbformat.read(folder / f"{c.stem}.ipynb", as_version=4))
-            for c in CHAPTERS}
-
 
 def recorded_keys(chapter):
     """Keys of the reproduction.record(...) calls in a chapter's source."""
@@ -247,14 +183,6 @@ def test_reproduction_page_lists_exactly_the_recorded_claims(built):
     assert 'href="reproduction.html' in page(built, "book/intro")
 
 
-def book_build_verdicts():
-    import book_build
-    from statmech_dl import reproduction
-
-    assert book_build.VERDICTS == reproduction.VERDICTS
-    return book_build.VERDICTS
-
-
 def test_a_build_from_the_execution_cache_keeps_every_output(built, tmp_path):
     """A chapter taken from the execution cache still has its outputs in the download and its
     claims on the reproduction page (myst-nb 1.4 writes cached chapters without outputs;
@@ -301,122 +229,3 @@ def test_every_image_says_what_it_shows(built):
                 assert len(alt.split()) >= 4, f"alt text that is not a sentence: {where}"
                 seen += 1
     assert seen >= 2 * len(CHAPTERS), "expected the chapters' figures"
-
-
-@pytest.fixture(scope="module")
-def audit(built):
-    """axe-core's audit of every page at 1280 px (tools/page_audit.py), written beside the site."""
-    import page_audit
-
-    missing = page_audit.available()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the browser checks' tooling: {missing}")
-        pytest.skip(missing)
-    reports = page_audit.audit_all(built)
-    (built.parent / "accessibility.txt").write_text(page_audit.summary(reports) + "\n")
-    return reports
-
-
-def test_every_page_passes_the_accessibility_audit(audit, built):
-    """WCAG 2.1 A and AA in axe-core: no violation of impact serious or critical on any page;
-    the rest are listed in _build/accessibility.txt."""
-    import page_audit
-
-    assert len(audit) >= len(CHAPTERS) + 20, "every page of the site is audited"
-    assert all(r["maths_typeset"] > 0 for name, r in audit.items() if Path(name).stem in
-               {c.stem for c in CHAPTERS}), "MathJax rendered the chapters' maths (from the local tooling)"
-    failing = {name: page_audit.failing(r) for name, r in audit.items() if page_audit.failing(r)}
-    assert not failing, page_audit.summary({name: audit[name] for name in failing})
-
-
-def test_reproduction_page_needs_no_sideways_scrolling_and_filters_by_verdict(audit, built):
-    """At 1280 px and at a phone's 390 px nothing on the page scrolls sideways (the maths
-    rendered); each verdict button shows exactly that verdict's claims, "all" shows every one."""
-    import book_build
-    import page_audit
-
-    desktop = audit[str(Path("book") / "reproduction.html")]
-    assert desktop["scrollers"] == [], desktop["scrollers"]
-    phone = page_audit.audit(built / "book" / "reproduction.html", width=390)
-    assert phone["scrollers"] == [], phone["scrollers"]
-    records = [rec for records in executed_claims(built).values() for rec in records]
-    chapters = {chapter: {rec["verdict"] for rec in recs} for chapter, recs in executed_claims(built).items()}
-    shown = desktop["filter"]
-    assert shown["all"] == {"claims": [rec["key"] for rec in records], "chapters": len(chapters)}
-    for verdict in book_build_verdicts():
-        option = shown[book_build.verdict_class(verdict)]
-        assert option["claims"] == [rec["key"] for rec in records if rec["verdict"] == verdict], verdict
-        assert option["chapters"] == sum(verdict in v for v in chapters.values()), verdict
-
-
-# --- the PDF ---------------------------------------------------------------------------
-
-PDF_TOOLS = ("xelatex", "latexmk", "pdftotext", "pdfimages")
-
-
-@pytest.fixture(scope="module")
-def pdf(built):
-    """The book as one PDF, built by make pdf from the execution cache the website's build filled."""
-    import shutil
-
-    missing = [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
-    if missing:
-        message = f"no {', '.join(missing)}: make pdf needs Debian's TeX Live (make test installs it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    proc = subprocess.run(["make", "pdf"], cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    assert proc.returncode == 0, f"make pdf failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
-    assert "Executing notebook" not in proc.stdout and "executing" not in proc.stdout, "the PDF re-executed chapters"
-    path = ROOT / "_build" / "latex" / "statmech-dl.pdf"
-    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
-    return {"path": path, "text": text, "log": (path.parent / "statmech-dl.log").read_text(errors="replace")}
-
-
-def test_the_pdf_has_every_chapter_numbered_as_on_the_website(pdf, built):
-    import book_build
-
-    text = pdf["text"]
-    for number, chapter in enumerate(CHAPTERS, start=1):
-        title = re.search(r"^# (.+)$", chapter.read_text(), flags=re.M).group(1).strip()
-        assert f"Chapter {number}. {title}" in text, f"{title} is not chapter {number} in the PDF"
-        # The website's first equation of the chapter is numbered (n.1), as in the PDF.
-        assert f'<span class="eqno">({number}.1)' in page(built, f"book/{chapter.stem}")
-        assert f"({number}.1)" in text
-    assert "??" not in text, "an unresolved reference"
-    assert "There were undefined references" not in pdf["log"]
-    assert text.count(book_build.EXPLORATION_NOTE.split(".")[0]) == len(CHAPTERS), "each exploration says it moves"
-    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf["path"])], capture_output=True,
-                                                              text=True, check=True).stdout).group(1))
-    assert 200 <= pages <= 800, pages
-    images = subprocess.run(["pdfimages", "-list", str(pdf["path"])], capture_output=True, text=True,
-                            check=True).stdout.splitlines()[2:]
-    figures = sum(len(re.findall(r"<img\b", page(built, f"book/{c.stem}"))) for c in CHAPTERS)
-    assert len(images) >= figures - len(CHAPTERS), "every figure is embedded (the Binder logo aside)"
-    assert (built / "statmech-dl.pdf").read_bytes() == pdf["path"].read_bytes(), "the website serves the PDF"
-    assert 'href="../statmech-dl.pdf"' in page(built, "book/intro")
-
-
-# --- explorations in a browser --------------------------------------------------------
-
-def test_explorations_respond_in_a_browser_without_a_kernel_or_network(built):
-    """Headless Chromium opens each chapter page offline and moves every slider of its
-    exploration: the picture changes to the frame of the new setting, and the page has no
-    other controls (no ipywidgets) that would do nothing without a kernel."""
-    import browser_check
-
-    if browser_check.chromium() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's chromium for this check: make test installs it as root")
-        pytest.skip("no chromium here: apt-get install chromium (make test does it as root)")
-    for chapter in CHAPTERS:
-        report = browser_check.check(built / "book" / f"{chapter.stem}.html")
-        assert report["dead_controls"] == 0 and report["widget_views"] == 0, chapter.stem
-        assert len(report["scrubbers"]) == 1, chapter.stem
-        scrub = report["scrubbers"][0]
-        assert scrub["ready"] and scrub["before_matches"], f"{chapter.stem}: the script did not start"
-        assert len(scrub["moves"]) == scrub["sliders"] == len(scrub["shape"])
-        for move in scrub["moves"]:
-            assert move["image_changed"] and move["shows_expected"], f"{chapter.stem}: {move}"
-            assert move["to"] == move["expected"] != move["from"]

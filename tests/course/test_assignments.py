@@ -822,7 +822,7 @@ def test_nbgrader_autograde_by_hand_is_sandboxed_and_judged_outside(graded):
     submitted.mkdir(parents=True)
     patched = graded[SPECIAL]["results"]["patch_numpy"]
     shutil.copy(patched.file, submitted / f"{SPECIAL}.ipynb")
-    proc = course._run(["autograde", SPECIAL, "--student", "by_hand", "--force"], course_dir)
+    proc = course._run(["-m", "nbgrader", "autograde", SPECIAL, "--student", "by_hand", "--force"], course_dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
         grades = gb.find_submission_notebook(SPECIAL, SPECIAL, "by_hand").grades
