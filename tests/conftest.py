@@ -5,12 +5,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 #: The test files that take minutes, longest first: the course's grading and the book's build,
-#: then what needs the build (the browser checks, the PDF, the second execution of each chapter).
+#: then what needs the build: the second execution of each chapter (one kernel, the lightest
+#: company for the course's grading, which is still running), the browser checks and the PDF.
 #: make test's pytest-xdist hands out whole files in collection order (--dist loadfile
 #: --no-loadscope-reorder): the two longest start at once on different workers, and the rest
 #: goes to whichever worker is free.
-LONG_FIRST = ("tests/course/test_assignments.py", "tests/book/test_build.py", "tests/book/test_in_a_browser.py",
-              "tests/book/test_pdf.py", "tests/book/test_downloads.py")
+LONG_FIRST = ("tests/course/test_assignments.py", "tests/book/test_build.py", "tests/book/test_downloads.py",
+              "tests/book/test_in_a_browser.py", "tests/book/test_pdf.py")
 #: Files whose tests are each a unit of their own for pytest-xdist, not one unit per file: the
 #: second execution of each chapter goes to whichever worker is free.
 EACH_TEST_ALONE = ("tests/book/test_downloads.py",)

@@ -298,10 +298,10 @@ builtins.__import__ = fake_import
 
 
 def _special_submissions(course_dir, folder, stopped_folder):
-    """The misbehaving submissions of chapter SPECIAL, in ``folder``; the one whose answers run
-    until they are stopped at the time limit (an infinite loop, a memory hoard) in
-    ``stopped_folder``. (The fork bomb stays with the others: its orphaned processes slow the
-    cells after it, which a short limit would then stop.)"""
+    """The misbehaving submissions of chapter SPECIAL, in ``folder``; those whose answers run
+    until they are stopped at the time limit (an infinite loop and a memory hoard; a fork bomb
+    and a 100 GB allocation) in ``stopped_folder``, graded with a short limit. (The sandbox kills
+    the fork bomb's processes after its cell, so that they cannot slow the cells after it.)"""
     release = nbformat.read(course_dir / "release" / SPECIAL / f"{SPECIAL}.ipynb", as_version=4)
     solution_ids = _grade_ids(release, "solution")
     check_ids = _grade_ids(release, "grade")
@@ -361,7 +361,7 @@ def _special_submissions(course_dir, folder, stopped_folder):
     for student, code in PATCHES.items():
         made[student] = _submission(course_dir, SPECIAL, wrong=wrong_first, edit=patch(code))
     for student, nb in made.items():
-        _write_submission(stopped_folder if student == "runaway" else folder, student, SPECIAL, nb)
+        _write_submission(stopped_folder if student in ("runaway", "forkbomb") else folder, student, SPECIAL, nb)
     (folder / "empty").mkdir()
     (folder / "empty" / f"{SPECIAL}.ipynb").write_text("")
     (folder / "malformed").mkdir()
