@@ -644,6 +644,34 @@ def test_a_fork_bomb_and_a_huge_allocation_are_stopped_and_the_rest_is_graded(gr
     assert hints[1].startswith("answer stopped at the memory cap")
 
 
+def test_the_sandbox_starts_matplotlib_from_the_graders_font_list(tmp_path):
+    """Each sandbox starts with an empty home: Matplotlib would list the machine's fonts again for
+    every submission (0.7 s). It finds a copy of the grader's list in its own, writable folder."""
+    import sandbox
+
+    reason = sandbox.available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
+        pytest.skip(reason)
+    # Before Matplotlib is imported, its folder holds the list; importing it reads the list and
+    # writes nothing (a rebuilt list would be written anew).
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nfolder = os.environ['MPLCONFIGDIR']\n"
+        "before = {f: os.stat(os.path.join(folder, f)).st_mtime_ns for f in os.listdir(folder)}\n"
+        "import matplotlib\nfrom matplotlib import font_manager\n"
+        "after = {f: os.stat(os.path.join(folder, f)).st_mtime_ns for f in os.listdir(folder)}\n"
+        "print(matplotlib.get_cachedir() == folder, any(f.startswith('fontlist') for f in before))\n"
+        "print(before == after, len(font_manager.fontManager.ttflist) > 0)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    code, err = sandbox.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", timeout=60, memory_gb=4)
+    assert code == 0, err
+    outputs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs)
+    assert text == "True True\nTrue True\n", text
+
+
 def test_grading_refuses_without_the_sandbox_and_says_what_to_install(tmp_path, monkeypatch):
     import sandbox
 
