@@ -21,7 +21,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import jupytext
 import nbformat
 import pytest
 
