@@ -209,6 +209,17 @@ def test_points_default_and_override(tmp_path):
 
 # --- End to end, with nbgrader ---------------------------------------------------------------
 
+def require_sandbox():
+    """Skip the test where bubblewrap cannot run; in CI, where make test installs it, fail instead."""
+    import sandbox
+
+    reason = sandbox.available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
+        pytest.skip(reason)
+
+
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -398,13 +409,7 @@ def graded(tmp_path_factory):
     ``tools/course.py grade`` process, grades the same mixed submissions under another name with
     every cell executed: the fast path must score what full execution scores.
     """
-    import sandbox
-
-    reason = sandbox.available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
-        pytest.skip(reason)
+    require_sandbox()
     root = tmp_path_factory.mktemp("course")
     course_dir = root / "course"
     course.build(course_dir, CHAPTERS)
@@ -648,11 +653,7 @@ def test_the_sandbox_starts_matplotlib_from_the_graders_font_list(tmp_path):
     every submission (0.7 s). It finds a copy of the grader's list in its own, writable folder."""
     import sandbox
 
-    reason = sandbox.available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
-        pytest.skip(reason)
+    require_sandbox()
     # Before Matplotlib is imported, its folder holds the list; importing it reads the list and
     # writes nothing (a rebuilt list would be written anew).
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
@@ -698,13 +699,7 @@ def dask_cluster(tmp_path):
 
     Yields ``(address, {worker address: process})``.
     """
-    import sandbox
-
-    reason = sandbox.available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs bubblewrap to grade: make test installs it as root. " + reason)
-        pytest.skip(reason)
+    require_sandbox()
     from distributed import Client
 
     address, procs = grading.start_cluster(tmp_path, workers=2, nanny=False)
