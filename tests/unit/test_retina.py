@@ -1,6 +1,9 @@
 """The retina module: metrics against recordings with a known rate, the synthetic retina against its own
 averages, and the fitted models against circuits whose filters are known."""
 
+import os
+import pickle
+
 import numpy as np
 import pytest
 
@@ -516,22 +519,97 @@ def test_drive_contributions_add_up_to_the_drive():
         retina.drive_contributions(s, -1)
 
 
-def test_fitting_ln_and_cnn_together_gives_the_models_of_separate_fits():
-    pytest.importorskip("torch")
+def _two_recordings(n_frames=600):
     retina_ = rt.SyntheticRetina()
     rng = np.random.default_rng(5)
     data = {}
     for kind in ("natural", "white_noise"):
-        s = retina_.stimulus(kind, 600, rng)
+        s = retina_.stimulus(kind, n_frames, rng)
         data[kind] = (s, retina_.respond(s, rng)[0])
-    ln_options = dict(validation_fraction=0.2, refit=False)
-    cnn_options = dict(seed=1, n_steps=30, validation_fraction=0.2, validate_every=10)
-    both = rt.fit_ln_and_cnn(data, 6, ln_options, cnn_options)
+    return data
+
+
+_LN_OPTIONS = dict(validation_fraction=0.2, refit=False)
+_CNN_OPTIONS = dict(seed=1, n_steps=30, validation_fraction=0.2, validate_every=10)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_fitting_ln_and_cnn_together_gives_the_models_of_separate_fits(parallel):
+    pytest.importorskip("torch")
+    data = _two_recordings()
+    both = rt.fit_ln_and_cnn(data, 6, _LN_OPTIONS, _CNN_OPTIONS, parallel=parallel)
     assert list(both) == list(data)
     for kind, (s, c) in data.items():
-        ln = rt.fit_ln(s, c, 6, **ln_options)
-        cnn = rt.fit_cnn(s, c, 6, **cnn_options)
+        ln = rt.fit_ln(s, c, 6, **_LN_OPTIONS)
+        cnn = rt.fit_cnn(s, c, 6, **_CNN_OPTIONS)
         np.testing.assert_array_equal(both[kind]["LN"].predict(s), ln.predict(s))
         np.testing.assert_array_equal(both[kind]["CNN"].predict(s), cnn.predict(s))
+        np.testing.assert_array_equal(both[kind]["CNN"].history["validation_nll"], cnn.history["validation_nll"])
+        assert both[kind]["LN"].history["l2"].tolist() == ln.history["l2"].tolist()
     with pytest.raises(ValueError, match="^data must be a non-empty dict"):
         rt.fit_ln_and_cnn({}, 6)
+    with pytest.raises(ValueError, match="^parallel must be True, False or None"):
+        rt.fit_ln_and_cnn(data, 6, parallel="yes")
+
+
+def test_fits_in_workers_that_die_or_cannot_start_are_made_here(monkeypatch, tmp_path):
+    pytest.importorskip("torch")
+    data = _two_recordings(300)
+    expected = rt.fit_ln_and_cnn(data, 6, _LN_OPTIONS, _CNN_OPTIONS, parallel=False)
+    fit, here = rt._fit, os.getpid()
+    calls = []
+
+    def dies_in_a_worker(*args):
+        if os.getpid() != here:
+            (tmp_path / f"worker-{os.getpid()}").touch()
+            os._exit(1)
+        calls.append(args[0])
+        return fit(*args)
+
+    # Sent to the workers by name, as the function it replaces.
+    dies_in_a_worker.__module__, dies_in_a_worker.__qualname__ = rt.__name__, "_fit"
+    monkeypatch.setattr(rt, "_fit", dies_in_a_worker)
+    died = rt.fit_ln_and_cnn(data, 6, _LN_OPTIONS, _CNN_OPTIONS, parallel=True)
+    assert list(tmp_path.glob("worker-*")), "no fit was sent to a worker"
+    # Every fit was made again here: the workers' deaths lost nothing.
+    assert sorted(calls) == ["CNN", "CNN", "LN", "LN"]
+    monkeypatch.setattr(rt, "_worker_pool", lambda n: None)
+    calls.clear()
+    no_pool = rt.fit_ln_and_cnn(data, 6, _LN_OPTIONS, _CNN_OPTIONS, parallel=True)
+    assert sorted(calls) == ["CNN", "CNN", "LN", "LN"]
+    for kind, (s, _) in data.items():
+        for models in (died, no_pool):
+            for name in ("LN", "CNN"):
+                np.testing.assert_array_equal(models[kind][name].predict(s), expected[kind][name].predict(s))
+
+
+def test_fits_stay_in_this_process_by_default_when_memory_or_cores_are_short(monkeypatch):
+    pytest.importorskip("torch")
+    data = _two_recordings(300)
+    assert 0 < rt._available_memory_gb() < float("inf")
+    assert rt._available_cores() >= 1
+
+    def no_pool(n):
+        raise AssertionError("a worker pool was started")
+
+    monkeypatch.setattr(rt, "_worker_pool", no_pool)
+    monkeypatch.setattr(rt, "_available_cores", lambda: 2)
+    monkeypatch.setattr(rt, "_available_memory_gb", lambda: rt.WORKER_MEMORY_GB / 2)
+    rt.fit_ln_and_cnn(data, 6, _LN_OPTIONS, _CNN_OPTIONS)
+    monkeypatch.setattr(rt, "_available_cores", lambda: 1)
+    monkeypatch.setattr(rt, "_available_memory_gb", lambda: 64.0)
+    rt.fit_ln_and_cnn(data, 6, _LN_OPTIONS, _CNN_OPTIONS)
+
+
+def test_a_pickled_cnn_predicts_exactly_as_before():
+    pytest.importorskip("torch")
+    s, c = _two_recordings(300)["natural"]
+    cnn = rt.fit_cnn(s, c, 6, seed=2, n_steps=5)
+    copy = pickle.loads(pickle.dumps(cnn))
+    np.testing.assert_array_equal(copy.predict(s), cnn.predict(s))
+    np.testing.assert_array_equal(copy.predict(s, noise=True, rng=np.random.default_rng(1)),
+                                  cnn.predict(s, noise=True, rng=np.random.default_rng(1)))
+    np.testing.assert_array_equal(copy.first_layer(), cnn.first_layer())
+    assert not copy.network.training
+    ln = rt.fit_ln(s, c, 6, l2=0.01)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ln)).predict(s), ln.predict(s))
