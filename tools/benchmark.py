@@ -79,8 +79,51 @@ def slowest_cells(path, nb, n=3):
     return sorted(found, key=lambda x: -x[1])[:n]
 
 
+class _TreeMemory:
+    """Samples the summed proportional set size (PSS) of this process's descendants: the kernel and its workers.
+
+    A chapter that fits models in worker processes uses more memory than its largest process:
+    PSS counts each shared page once across the processes that share it, so the sum is what
+    the processes take together.
+    """
+
+    def __init__(self, every=0.1):
+        import threading
+
+        self.peak_mb, self._every = 0.0, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(self._every):
+            total_kb = 0
+            for child in me.children(recursive=True):
+                # smaps_rollup: the kernel's own sum, far cheaper to read than smaps.
+                try:
+                    with open(f"/proc/{child.pid}/smaps_rollup") as fh:
+                        total_kb += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+                except (OSError, StopIteration, ValueError):
+                    pass
+            self.peak_mb = max(self.peak_mb, total_kb / 1024)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def execute(path):
-    """Run one chapter in a fresh kernel; return (seconds, kernel peak RSS in MB, slowest cells)."""
+    """Run one chapter in a fresh kernel; return (seconds, peak memory in MB, slowest cells).
+
+    The peak memory is the larger of the largest process's peak resident set (the kernel's,
+    or a worker's) and the peak of the processes' summed PSS, sampled every 0.1 s.
+    """
     import jupytext
     from nbclient import NotebookClient
 
@@ -89,11 +132,12 @@ def execute(path):
                             kernel_name="python3", record_timing=True,
                             resources={"metadata": {"path": str(Path(path).parent)}})
     start = time.perf_counter()
-    client.execute()
+    with _TreeMemory() as tree:
+        client.execute()
     seconds = time.perf_counter() - start
     # The kernel has exited and been reaped, so it is counted among our children.
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak_kb / 1024.0, slowest_cells(path, nb)
+    return seconds, max(peak_kb / 1024.0, tree.peak_mb), slowest_cells(path, nb)
 
 
 def _machine():
