@@ -42,13 +42,44 @@ def test_layer_statistics():
 @pytest.mark.parametrize("phi,sw,sb", cases())
 def test_simulate_draws_weights_through_init_and_is_seeded(phi, sw, sb):
     x = np.random.default_rng(1).standard_normal((30, 2))
-    a = networks.simulate(x, 3, sw, sb, phi, rng=5)
-    assert np.array_equal(a, networks.simulate(x, 3, sw, sb, phi, rng=5))
-    # The first layer is W x + b with W from init.gaussian on the same stream.
+    for draw_weights in (False, True):
+        a = networks.simulate(x, 3, sw, sb, phi, rng=5, draw_weights=draw_weights)
+        assert np.array_equal(a, networks.simulate(x, 3, sw, sb, phi, rng=5, draw_weights=draw_weights))
+    # With its weights drawn, the first layer is W x + b with W from init.gaussian on the same stream.
     gen = np.random.default_rng(5)
     W = init.gaussian(30, 30, sw, gen)
     b = gen.standard_normal((30, 1)) * sb
     assert np.allclose(a[0], W @ x + b)
+
+
+@pytest.mark.parametrize("dropout", [None, 0.8])
+def test_a_network_sampled_layer_by_layer_is_the_network_with_its_weights_drawn(dropout):
+    """The default sampler draws W phi(h) from its exact Gaussian law: the lengths and correlations of
+    every layer, their means and their seed-to-seed spread at a small width (where finite-width
+    fluctuations are large), match those of networks whose weights are drawn, within sampling error."""
+    N, depth, n_seeds, sw, sb = 12, 4, 3000, 1.8, 0.3
+    x = networks.scale_to_length(networks.correlated_inputs(N, 0.5, rng=3), np.array([0.6, 1.4]), sw, sb)
+    stats = {}
+    for draw_weights in (False, True):
+        q, c = zip(*(networks.layer_statistics(networks.simulate(x, depth, sw, sb, rng=seed, dropout=dropout,
+                                                                  draw_weights=draw_weights))
+                     for seed in range(n_seeds * draw_weights, n_seeds * (1 + draw_weights))))
+        stats[draw_weights] = np.concatenate([np.array(q), np.array(c)[:, :, 0, 1:]], axis=2)   # (seeds, layer, 3)
+    a, b = stats[False], stats[True]
+    se = np.sqrt((a.var(axis=0) + b.var(axis=0)) / n_seeds)
+    # Twelve means (four layers, two lengths and a correlation): each within 4 standard errors.
+    assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) < 4 * se)
+    # The spread across networks, a finite-width effect: the variances agree within 15%
+    # (the standard error of a variance ratio from 3,000 draws of these skewed statistics is about 4%).
+    assert np.all(np.abs(a.var(axis=0) / b.var(axis=0) - 1) < 0.15)
+
+
+def test_sampling_a_layer_copes_with_parallel_inputs():
+    x = np.repeat(np.random.default_rng(0).standard_normal((40, 1)), 2, axis=1)
+    h = networks.simulate(x, 3, 1.5, 0.0, rng=1)
+    assert np.all(np.isfinite(h)) and np.allclose(h[:, :, 0], h[:, :, 1])
+    with pytest.raises(ValueError, match="^draw_weights must"):
+        networks.simulate(x, 3, 1.5, 0.0, draw_weights=1)
 
 
 def test_great_circle_starts_as_a_circle():
