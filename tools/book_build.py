@@ -29,6 +29,7 @@ its outputs (it merges the cached outputs into a copy); the build puts them back
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import re
@@ -74,12 +75,97 @@ def uses_torch(source):
 LIBRARY = Path(__file__).resolve().parents[1] / "lib" / "statmech_dl"
 
 
-def library_hash(folder=LIBRARY):
-    """Hash of the library's Python source: its files' paths and contents."""
+def library_hash(folder=LIBRARY, files=None):
+    """Hash of the library's Python source: its files' paths and contents (``files``: only those)."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
+    for path in sorted(folder.rglob("*.py") if files is None else files):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _module_file(name, folder):
+    """The file of the library's module ``name`` (dotted, under the package), or None."""
+    parts = name.split(".")
+    if not parts or parts[0] != folder.name:
+        return None
+    base = folder.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_modules(tree, package):
+    """Dotted names that the code ``tree`` imports (relative imports resolved against ``package``)."""
+    import ast
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            # "from pkg import name": name is a module or an attribute of pkg; both are tried.
+            found += [base] + [f"{base}.{alias.name}" for alias in node.names]
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
+              == "import_module" and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)):
+            name = node.args[0].value
+            found.append(f"{package}{name}" if name.startswith(".") else name)
+    return found
+
+
+#: A MyST code cell's body (jupytext's format, as the chapters are written).
+_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", flags=re.S | re.M)
+
+
+def library_files(source, folder=LIBRARY):
+    """The library's files that a MyST chapter's code runs: those it imports, theirs, and so on.
+
+    Read from the import statements of the chapter's code cells and of each library module
+    (anywhere in a module, including imports inside functions, and ``importlib.import_module``
+    of a constant name), with the ``__init__.py`` of every package on the way. A chapter whose
+    code cannot be parsed depends on the whole library.
+    """
+    import ast
+
+    todo = []
+    for cell in _CODE_CELL.findall(source):
+        # A cell's options (a YAML block or ":key: value" lines) and IPython's magics and shell
+        # escapes are not Python.
+        cell = re.sub(r"\A---\n.*?^---\n", "", cell, flags=re.S | re.M)
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) or re.match(r":\w+:", line) else line
+                         for line in cell.splitlines())
+        try:
+            todo += _imported_modules(ast.parse(code), "")
+        except SyntaxError:
+            return sorted(folder.rglob("*.py"))
+    files = set()
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):       # the packages on the way are imported too
+            path = _module_file(".".join(parts[:i]), folder)
+            if path is None or path in files:
+                continue
+            files.add(path)
+            # Relative imports resolve against the package: the module itself for an __init__.py.
+            package = ".".join(parts[:i] if path.name == "__init__.py" else parts[:i - 1])
+            stat = path.stat()
+            todo += _file_imports(str(path), stat.st_mtime_ns, stat.st_size, package)
+    return sorted(files)
+
+
+@functools.lru_cache(maxsize=None)
+def _file_imports(path, mtime_ns, size, package):
+    # Keyed on the file's time and size: each chapter's scan reads the same modules.
+    import ast
+
+    return tuple(_imported_modules(ast.parse(Path(path).read_text(encoding="utf-8")), package))
 
 
 def install_cell(url, branch, torch=False, library=None):
@@ -89,12 +175,21 @@ def install_cell(url, branch, torch=False, library=None):
                         url=url.rstrip("/"), branch=branch, library=library or library_hash())
 
 
+def chapter_library_hash(source, folder=LIBRARY):
+    """Hash of the library files the chapter's code runs (:func:`library_files`)."""
+    return library_hash(folder, library_files(source, folder))
+
+
 def add_install_cell(source, url, branch, library=None):
-    """Insert the install cell before the first code cell of a MyST notebook (unchanged if it has none)."""
+    """Insert the install cell before the first code cell of a MyST notebook (unchanged if it has none).
+
+    The cell's metadata carries ``library`` or, by default, the hash of the library files that
+    the chapter runs: a change to any of them, and only to them, makes the chapter execute again.
+    """
     match = re.search(r"^```\{code-cell\}", source, flags=re.M)
     if match is None or INSTALL_TAG in source:
         return source
-    cell = install_cell(url, branch, uses_torch(source), library)
+    cell = install_cell(url, branch, uses_torch(source), library or chapter_library_hash(source))
     return source[:match.start()] + cell + source[match.start():]
 
 
@@ -377,10 +472,15 @@ def claims(notebook):
 def _citations(app):
     """bibtex key -> "Author et al. (year)", with LaTeX accents turned into characters."""
     from pybtex.database import parse_file
+    from pybtex.plugin import find_plugin
     from pybtex.richtext import Text
 
+    # Found once: render_as("text") looks the backend up among every installed package's entry
+    # points at each call (3 s for the bibliography's 148 names).
+    text = find_plugin("pybtex.backends", "text")()
+
     def plain(latex):
-        return Text.from_latex(latex).render_as("text")
+        return Text.from_latex(latex).render(text)
 
     out = {}
     for bib in app.config.bibtex_bibfiles:
@@ -557,20 +657,43 @@ def _outdated(app, env, added, changed, removed):
     """Pages to read again although their source did not change.
 
     The reproduction page depends on every chapter's outputs: it is read at every build.
-    A chapter depends on the library: after the library changed, every chapter is read
-    again, and its install cell's new library hash makes the execution cache miss.
+    A chapter depends on the library files its code runs: after one of them changed, the
+    chapter is read again, and its install cell's new library hash makes the execution cache
+    miss. The other chapters are left alone.
     """
     outdated = [PAGE] if PAGE in env.found_docs else []
-    current = library_hash()
-    if getattr(env, "statmech_dl_library_hash", None) != current:
-        env.statmech_dl_library_hash = current
-        outdated += [doc for doc in sorted(env.found_docs)
-                     if _is_notebook(Path(env.doc2path(doc)).read_text(encoding="utf-8"))]
+    known = getattr(env, "statmech_dl_library_hashes", None)
+    if not isinstance(known, dict):
+        known = env.statmech_dl_library_hashes = {}
+    for doc in sorted(env.found_docs):
+        source = Path(env.doc2path(doc)).read_text(encoding="utf-8")
+        if not _is_notebook(source):
+            continue
+        current = chapter_library_hash(source)
+        if known.get(doc) != current:
+            known[doc] = current
+            if doc not in added and doc not in changed:
+                outdated.append(doc)
     return outdated
+
+
+def _one_document(app, doctree):
+    """Make every node of the page belong to the page's document before Sphinx pickles it.
+
+    Nodes parsed on their own (the library's docstrings on the API pages) keep a reference to
+    the document they were parsed in, whose settings hold the build environment; pickled with
+    the page, that drags in the environment and, through sphinx-exercise's registry of
+    solutions, whole chapters: 12 MB per API page, 235 MB in all, and seconds of unpickling at
+    every build that numbers the figures.
+    """
+    for node in doctree.findall(include_self=False):
+        if vars(node).get("_document", doctree) is not doctree:
+            node.document = doctree
 
 
 def setup(app):
     app.connect("config-inited", _latex_preamble)
+    app.connect("doctree-read", _one_document)
     app.connect("build-finished", _unnumbered_in_latex)
     app.connect("source-read", _source_read)
     app.connect("doctree-read", _restore_cached_outputs)

@@ -475,6 +475,41 @@ def test_benchmark_names_the_slowest_cells_by_their_line(tmp_path):
     assert benchmark.slowest_cells(chapter, nb, n=2) == [(10, 4.0), (14, 1.25)]
 
 
+def test_a_change_to_a_library_module_reexecutes_only_the_chapters_that_run_it(tmp_path):
+    """Each chapter's install cell carries the hash of the library files its code imports, theirs
+    and so on: editing the retina module changes the hash of *Retina CNNs* alone, editing the
+    argument checks every chapter's."""
+    import shutil
+
+    import book_build
+
+    copy = tmp_path / "statmech_dl"
+    shutil.copytree(ROOT / "lib" / "statmech_dl", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    sources = {chapter.stem: chapter.read_text() for chapter in CHAPTERS}
+
+    def hashes():
+        return {stem: book_build.chapter_library_hash(text, copy) for stem, text in sources.items()}
+
+    def edit(name):
+        path = copy / name
+        path.write_text(path.read_text() + "\n# edited\n")
+
+    before = hashes()
+    assert before == hashes()
+    files = book_build.library_files(sources["retina_cnns"], copy)
+    names = {path.relative_to(copy).as_posix() for path in files}
+    # What the chapter imports, what that imports inside a function (fit_cnn: torch_utils,
+    # training) and by importlib, and the packages' __init__ files.
+    assert {"__init__.py", "retina.py", "torch_utils.py", "training.py", "plotting.py", "exercises/__init__.py",
+            "exercises/retina_cnns.py"} <= names
+    assert "networks.py" not in names and "diffusion.py" not in names
+    edit("retina.py")
+    after = hashes()
+    assert [stem for stem in sources if after[stem] != before[stem]] == ["retina_cnns"]
+    edit("_validation.py")
+    assert all(hashes()[stem] != after[stem] for stem in sources)
+
+
 def test_a_change_to_the_library_reexecutes_the_chapters(tmp_path):
     """The execution cache keys a chapter on its code cells; the install cell carries the
     library's hash in its metadata, so that editing the library invalidates the cache."""
