@@ -450,10 +450,6 @@ def grade(submissions, course=DEFAULT_COURSE, timeout=TIMEOUT, memory_gb=MEMORY_
                       "release": releases[name], "timeout": timeout, "memory_gb": memory_gb,
                       "hide": [str(course), str(Path(submissions).resolve())], "sandboxed": sandboxed,
                       "fast": fast})
-    # The longest chapters first (by the benchmark), so that no worker is left with a long one
-    # at the end while the others idle; the order of the results stays that of the files.
-    seconds = book_files.benchmark_seconds()
-    tasks.sort(key=lambda task: -seconds.get(task["assignment"], 0.0))
     # The bar counts the submissions to execute; an unreadable file is reported at once.
     bar = Progress(len(tasks), stream=None if progress else io.StringIO())
     done = 0

@@ -784,7 +784,7 @@ def grade_submission(task):
 # --- Running the tasks ------------------------------------------------------------------------------
 
 def run(tasks, on_result, scheduler=None, workers=None):
-    """Run every task with Dask, in the order given; call ``on_result(result)`` here as each finishes.
+    """Run every task with Dask and call ``on_result(result)`` in this process as each finishes.
 
     ``scheduler`` is the address of a running Dask scheduler (its workers must run this
     repository's environment with ``tools/`` on their ``PYTHONPATH``); by default a local
@@ -809,10 +809,9 @@ def run(tasks, on_result, scheduler=None, workers=None):
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                 dashboard_address=None, silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
-        # Started in the order given: the first task has the highest priority.
-        futures = {client.submit(grade_submission, task, pure=False, priority=len(tasks) - i,
+        futures = {client.submit(grade_submission, task, pure=False,
                                  key=f"grade-{task['assignment']}-{task['student']}-{os.urandom(4).hex()}"): task
-                   for i, task in enumerate(tasks)}
+                   for task in tasks}
         for future in as_completed(futures):
             task = futures[future]
             try:

@@ -606,29 +606,6 @@ def test_grades_export_as_csv_matches_the_graded_results(graded, tmp_path):
     assert n == expected
 
 
-def test_the_longest_chapters_are_graded_first(graded, tmp_path, monkeypatch):
-    """Submissions start longest chapter first (by the benchmark), so that no worker is left with a
-    long one at the end; results come back in the order of the files."""
-    folder = tmp_path / "submissions"
-    for name in IDS:
-        source = graded["_"]["course"] / "source" / name / f"{name}.ipynb"
-        _write_submission(folder, "a", name, nbformat.read(source, as_version=4))
-    started = []
-
-    def run(tasks, on_result, scheduler=None, workers=None):
-        for task in tasks:
-            started.append(task["assignment"])
-            on_result({"student": task["student"], "assignment": task["assignment"], "scores": {}, "hints": {},
-                       "error": "", "autograded": "", "feedback": "", "fast": True, "seconds": 0.0})
-
-    monkeypatch.setattr(course.grading, "run", run)
-    monkeypatch.setattr(course.grading, "record", lambda *args: "")
-    results = course.grade(folder, graded["_"]["course"], sandboxed=False, progress=False)
-    seconds = book_files.benchmark_seconds()
-    assert started == sorted(IDS, key=lambda name: -seconds[name]) and started != sorted(IDS)
-    assert [r.assignment for r in results] == sorted(IDS)
-
-
 def _other_students(graded):
     return {s: r for s, r in graded[SPECIAL]["results"].items() if s != "zz_intruder" and not r.error}
 
