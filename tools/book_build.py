@@ -40,6 +40,8 @@ from docutils import nodes
 from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
+import book_files
+
 INSTALL_TAG = "install-library"
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -119,10 +121,6 @@ def _imported_modules(tree, package):
     return found
 
 
-#: A MyST code cell's body (jupytext's format, as the chapters are written).
-_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", flags=re.S | re.M)
-
-
 def library_files(source, folder=LIBRARY):
     """The library's files that a MyST chapter's code runs: those it imports, theirs, and so on.
 
@@ -134,12 +132,10 @@ def library_files(source, folder=LIBRARY):
     import ast
 
     todo = []
-    for cell in _CODE_CELL.findall(source):
-        # A cell's options (a YAML block or ":key: value" lines) and IPython's magics and shell
-        # escapes are not Python.
-        cell = re.sub(r"\A---\n.*?^---\n", "", cell, flags=re.S | re.M)
-        code = "\n".join("" if line.lstrip().startswith(("%", "!")) or re.match(r":\w+:", line) else line
-                         for line in cell.splitlines())
+    for cell in book_files.CODE_CELL.finditer(source):
+        # IPython's magics and shell escapes are not Python.
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                         for line in book_files.split_cell(cell.group(2))[1].splitlines())
         try:
             todo += _imported_modules(ast.parse(code), "")
         except SyntaxError:
@@ -447,8 +443,6 @@ class ReproductionTable(SphinxDirective):
 
 def book_order():
     """Every page's docname, in the order of the table of contents (book_files reads _toc.yml)."""
-    import book_files
-
     return [page.relative_to(book_files.ROOT).with_suffix("").as_posix() for page in book_files.pages()]
 
 

@@ -1,5 +1,6 @@
 """Which files make up the book: read from _toc.yml, shared by tools and tests."""
 
+import re
 from pathlib import Path
 
 import yaml
@@ -97,3 +98,21 @@ def run_nbval(notebook, timeout=600, cell_timeout=CELL_TIMEOUT):
     except subprocess.TimeoutExpired as err:
         out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
         return subprocess.CompletedProcess(cmd, -1, f"{out}\nnbval did not finish in {timeout} s: a hung kernel?", "")
+
+
+#: A MyST code cell (jupytext's format, as the chapters are written): its opening fence line, its
+#: body (options, then code) and its closing fence.
+CODE_CELL = re.compile(r"^(```\{code-cell\}[^\n]*\n)(.*?)^(```)[ \t]*$", flags=re.M | re.S)
+
+
+def split_cell(body):
+    """(options, code) of a code cell's body: a '---' YAML block or ':key:' lines, then the code."""
+    lines = body.splitlines(keepends=True)
+    i = 0
+    if lines and lines[0].strip() == "---":
+        i = next(k for k in range(1, len(lines)) if lines[k].strip() == "---") + 1
+    while i < len(lines) and lines[i].startswith(":"):
+        i += 1
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    return "".join(lines[:i]), "".join(lines[i:])

@@ -19,22 +19,6 @@ import book_files  # noqa: E402
 
 LINE_LENGTH = 80
 
-_CELL = re.compile(r"^(```\{code-cell\}[^\n]*\n)(.*?)^(```)[ \t]*$", flags=re.M | re.S)
-
-
-def split_cell(body):
-    """(options, code) of a code cell's body: a '---' YAML block or ':key:' lines, then the code."""
-    lines = body.splitlines(keepends=True)
-    i = 0
-    if lines and lines[0].strip() == "---":
-        i = next(k for k in range(1, len(lines)) if lines[k].strip() == "---") + 1
-    while i < len(lines) and lines[i].startswith(":"):
-        i += 1
-    while i < len(lines) and not lines[i].strip():
-        i += 1
-    return "".join(lines[:i]), "".join(lines[i:])
-
-
 def _split_point(text, limit):
     """Index of the last space before ``limit`` outside any {...} of an f-string, or None."""
     depth, best = 0, None
@@ -116,20 +100,20 @@ def format_code(code):
 
 def format_text(text):
     def repl(match):
-        options, code = split_cell(match.group(2))
+        options, code = book_files.split_cell(match.group(2))
         new = format_code(code) if code.strip() else code
         # A cell whose options end in a blank line keeps it.
         return match.group(1) + options + new + match.group(3)
 
-    return _CELL.sub(repl, text)
+    return book_files.CODE_CELL.sub(repl, text)
 
 
 def long_lines(path, limit=LINE_LENGTH):
     """(line number, length) of every code line longer than ``limit`` in a chapter's code cells."""
     out = []
     text = Path(path).read_text()
-    for match in _CELL.finditer(text):
-        _, code = split_cell(match.group(2))
+    for match in book_files.CODE_CELL.finditer(text):
+        _, code = book_files.split_cell(match.group(2))
         start = text[:match.start(2)].count("\n") + 1 + match.group(2)[:len(match.group(2)) - len(code)].count("\n")
         for k, line in enumerate(code.splitlines()):
             if len(line) > limit:
