@@ -30,6 +30,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import book_build  # noqa: E402
 import book_files  # noqa: E402
+import kernel_replies  # noqa: E402
 
 ROOT = book_files.ROOT
 BUILD_OPTIONS = ["--warningiserror", "--nitpick", "--keep-going"]
@@ -83,6 +84,7 @@ def execute_chapters(output=ROOT, chapters=None, log=print):
         return 0
     # jupyter-cache's pool has one process per core (os.cpu_count()).
     log(f"executing {len(todo)} chapters, {min(os.cpu_count() or 1, len(todo))} at a time")
+    kernel_replies.install()                    # inherited by the pool's forked workers
     executor = load_executor("local-parallel", cache, logger=logging.getLogger("build_book"))
     start = time.perf_counter()
     result = executor.run_and_cache(filter_uris=todo, timeout=book_files.CELL_TIMEOUT, allow_errors=False)
