@@ -37,10 +37,12 @@ class SandboxedExecute(Execute):
         # The test cells take the checks loaded before the submission's code ran (grading.armed);
         # the verdicts are computed here, from the answers' records, where the submission's code
         # never ran, and nbgrader then scores the test cells by their (replaced) outputs.
+        # As make grade does, only the cells that the answers and the checks depend on run (all of
+        # them when the analysis cannot be sure: grading.needed_cells).
         notebook = resources.get("nbgrader", {}).get("notebook", "")
         executed = copy.deepcopy(nb)
-        error, _ = grading.run_and_judge(executed, None, hide, self.timeout, memory_gb, True, notebook,
-                                         self.kernel_name or "python3")
+        error, _ = grading.run_and_judge(executed, grading.needed_cells(executed), hide, self.timeout, memory_gb,
+                                         True, notebook, self.kernel_name or "python3")
         if error:
             raise RuntimeError(error)
         return executed, resources

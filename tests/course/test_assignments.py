@@ -433,7 +433,7 @@ def graded(tmp_path_factory):
     results = course.grade(fast, course_dir, timeout=30, memory_gb=course.MEMORY_GB, workers=2)
     # Then the runaway answers, into the same course. They cost the whole time limit, so it is
     # short for them: no other cell of that chapter's fast path takes a second.
-    results += course.grade(special, course_dir, timeout=10, memory_gb=course.MEMORY_GB, workers=2)
+    results += course.grade(special, course_dir, timeout=5, memory_gb=course.MEMORY_GB, workers=2)
     fast_seconds = time.perf_counter() - start
     log, _ = other.communicate(timeout=3600)
     full_seconds = time.perf_counter() - start
