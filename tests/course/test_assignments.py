@@ -276,15 +276,21 @@ attempt("write outside its folder", lambda: open("/usr/evil.txt", "w").write("x"
 """
 
 
+def _check_names(chapter):
+    import importlib
+
+    return sorted(n for n in dir(importlib.import_module(f"statmech_dl.exercises.{chapter}")) if n.startswith("check_"))
+
+
 #: Code appended to a wrong first answer that would make the check pass in the kernel.
 PATCHES = {
-    # Every check of the chapter's module replaced by one that prints a pass.
+    # Every check of the chapter's module replaced, by name, by one that prints a pass (attribute
+    # stores, which the fast path follows: this submission is graded through it).
     "patch_module": """
 import statmech_dl.exercises.semantic_development as m
-for name in dir(m):
-    if name.startswith("check_"):
-        setattr(m, name, lambda *args, **kwargs: print("Correct: your answer passes every test case."))
-""",
+def passes(*args, **kwargs):
+    print("Correct: your answer passes every test case.")
+""" + "".join(f"m.{name} = passes\n" for name in _check_names("semantic_development")),
     # NumPy's comparison made to agree with anything.
     "patch_numpy": """
 import numpy
@@ -521,6 +527,8 @@ def test_two_graders_at_once_leave_a_sound_gradebook(graded):
 def test_a_patched_check_numpy_or_builtins_gains_nothing(graded, student):
     r = graded[SPECIAL]["results"][student]
     assert not r.error, r.error
+    # Replacing builtins.__import__ cannot be followed: that submission runs every cell.
+    assert r.fast == (student != "patch_builtins")
     scores = list(r.scores.values())
     # Exactly what the answers earn: the wrong first answer scores zero, the right ones score.
     # The test cells took the checks loaded before the submission's code ran, so the answers
