@@ -1,7 +1,7 @@
 """Explorations that respond on the static website, without a kernel.
 
 A chapter's exploration is a drawing function ``draw(fig, **params)`` that fills
-a fresh figure for one setting of a few parameters. It is shown twice:
+an empty figure for one setting of a few parameters. It is shown twice:
 
 * :func:`scrubber` draws it once for every point of a small grid of the
   parameters, when the chapter is executed, and returns a :class:`Scrubber`,
@@ -219,7 +219,8 @@ def scrubber(draw, grid, *, figsize, alt, labels=None, formats=None, start=None)
     Parameters
     ----------
     draw : callable
-        ``draw(fig, **params)`` draws one setting on a fresh, empty figure.
+        ``draw(fig, **params)`` draws one setting on an empty figure (one figure,
+        cleared with ``fig.clear()`` before each frame).
     grid : dict
         Parameter name -> sequence of at least two distinct values; one or two
         parameters (one slider each). The number of frames is the product of the
@@ -286,17 +287,20 @@ def scrubber(draw, grid, *, figsize, alt, labels=None, formats=None, start=None)
         first.append(vals.index(value))
 
     frames = []
-    for point in itertools.product(*values):
-        fig = plt.figure(figsize=(width, height), dpi=FRAME_PX / width)
-        try:
+    # One figure, cleared between frames: a new figure per frame pays for a new canvas and
+    # renderer, and so an empty cache of text sizes (the frames are the same bytes either way).
+    fig = plt.figure(figsize=(width, height), dpi=FRAME_PX / width)
+    try:
+        for point in itertools.product(*values):
+            fig.clear()
             draw(fig, **dict(zip(names, point)))
             plotting.labelled(fig)
             frames.append(_png(fig))
-        finally:
-            plt.close(fig)
-        if sum(len(f) for f in frames) > MAX_BYTES:
-            raise ValueError(f"the frames exceed MAX_BYTES = {MAX_BYTES} bytes after {len(frames)} of "
-                             f"{n_frames}: use fewer grid points or a simpler figure")
+            if sum(len(f) for f in frames) > MAX_BYTES:
+                raise ValueError(f"the frames exceed MAX_BYTES = {MAX_BYTES} bytes after {len(frames)} of "
+                                 f"{n_frames}: use fewer grid points or a simpler figure")
+    finally:
+        plt.close(fig)
     return Scrubber(names, values, tuple(frames), tuple(first), labels, texts, FRAME_PX, alt)
 
 

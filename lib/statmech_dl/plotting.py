@@ -117,8 +117,8 @@ def labelled(fig):
             # A label on any axes sharing this axis (sharey=True panels) counts.
             siblings = getattr(ax, f"get_shared_{axis}_axes")().get_siblings(ax)
             label = "".join(getattr(a, f"get_{axis}label")() for a in siblings)
-            ticks = [t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")()]
-            if not label and not (ax.images and any(ticks)):
+            # Tick labels are asked for only when needed: matplotlib computes them anew on each call.
+            if not label and not (ax.images and any(t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")())):
                 title = ax.get_title() or f"axes {i}"
                 raise ValueError(f"figure axes '{title}' has no {axis}-axis label")
     smallest = displayed_text_px(fig)

@@ -52,6 +52,29 @@ def test_frames_are_reproducible():
     assert again.frames == first.frames and again._repr_html_() == first._repr_html_()
 
 
+def test_each_frame_is_what_a_new_figure_would_show():
+    """The scrubber clears one figure between frames: nothing of one frame (a colour bar, a
+    figure legend or title, a second panel) may leak into the next."""
+    import matplotlib.pyplot as plt
+
+    def busy(fig, panels=1, shade=0.0):
+        axes = fig.subplots(1, panels, squeeze=False)[0]
+        for k, ax in enumerate(axes):
+            im = ax.imshow([[shade, k], [1.0, 0.5]], vmin=0, vmax=2)
+            ax.set_xlabel("column")
+            ax.set_ylabel("row")
+        fig.colorbar(im, ax=list(axes))
+        fig.suptitle(f"{panels} panel(s), shade {shade:g}")
+        fig.legend(handles=[plt.Line2D([], [], label=f"shade {shade:g}")], loc="outside lower center")
+
+    grid = {"panels": [2, 1], "shade": [0.0, 1.5]}
+    scrub = exploration.scrubber(busy, grid, figsize=(5, 3), alt="Panels of coloured squares with a colour bar.")
+    for k, (panels, shade) in enumerate((p, s) for p in grid["panels"] for s in grid["shade"]):
+        fig = plt.figure(figsize=(5, 3), dpi=exploration.FRAME_PX / 5)
+        busy(fig, panels, shade)
+        assert scrub.frames[k] == exploration._png(fig), (panels, shade)
+        plt.close(fig)
+
 def test_html_embeds_every_frame_with_a_slider_per_parameter_and_no_network(scrub):
     page = scrub._repr_html_()
     data = json.loads(re.search(r'<script type="application/json" class="statmech-scrubber-data">(.*?)</script>',
