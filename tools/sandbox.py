@@ -11,7 +11,8 @@ Debian's ``bubblewrap``) the submission's code
   submissions folder hidden behind empty folders (only the Python installation and the book's
   library are shown again): no gradebook, no ``source/``, no other submission, no feedback;
 * can write only to a scratch folder of its own, which is deleted afterwards, and a private
-  ``/tmp``;
+  ``/tmp`` and ``/dev/shm`` (where Python's multiprocessing keeps its semaphores), each in memory
+  and capped at ``TMPFS_MB``: files there are memory that the address-space cap does not count;
 * has no network (a network namespace of its own), and its own process, IPC and host-name
   namespaces;
 * runs without privileges, as a user id of its own when the grader runs as root (in a user
@@ -36,6 +37,9 @@ FIRST_UID = 200_000
 _count = itertools.count()
 #: Processes and threads the submission may have at once: a kernel needs a few dozen.
 MAX_PROCESSES = 256
+#: Size in MB of each folder of the sandbox held in memory (``/tmp``, ``/dev/shm``); the empty
+#: folders that hide the course and the home folder get one MB.
+TMPFS_MB = 256
 RUNNER = Path(__file__).resolve().with_name("sandbox_run.py")
 #: statmech_dl.exercises.answer_records.GRADING_ENV (not imported: the sandbox needs no library).
 GRADING_ENV = "STATMECH_DL_GRADING"
@@ -88,10 +92,13 @@ def command(argv, scratch, hide=(), memory_gb=8, max_processes=MAX_PROCESSES):
     instructor's home folder is always hidden.
     """
     scratch = str(Path(scratch).resolve())
-    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    # Without a size, bwrap's tmpfs may grow to half the machine's memory.
+    shared, hidden = ["--size", str(TMPFS_MB * 2**20)], ["--size", str(2**20)]
+    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+           "--perms", "1777", *shared, "--tmpfs", "/tmp", "--perms", "1777", *shared, "--tmpfs", "/dev/shm"]
     home = Path.home().resolve()
     if home != Path("/") and home.exists():
-        cmd += ["--tmpfs", str(home)]
+        cmd += [*hidden, "--tmpfs", str(home)]
     for path in _shown_again():
         if path.exists():
             # The folders on the way may lie in a hidden one (the home folder, or /tmp for a
@@ -103,7 +110,7 @@ def command(argv, scratch, hide=(), memory_gb=8, max_processes=MAX_PROCESSES):
     for folder in hide:
         folder = Path(folder).resolve()
         if folder.exists():
-            cmd += ["--tmpfs", str(folder)]
+            cmd += [*hidden, "--tmpfs", str(folder)]
     cmd += ["--bind", scratch, scratch, "--unshare-net", "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--die-with-parent", "--new-session", "--chdir", scratch,
             "--setenv", "HOME", scratch, "--setenv", "TMPDIR", "/tmp",
