@@ -25,15 +25,35 @@ from course_cases import CHAPTERS, IDS, SPECIAL, grade_ids, nbgrader_meta, requi
 
 # --- The course tool and the sandbox --------------------------------------------------------------
 
-def test_the_course_tool_runs_from_the_environments_python_alone(tmp_path):
+@pytest.fixture(scope="module")
+def built_course(tmp_path_factory):
+    """A course of one chapter (SPECIAL), built once by the course tool as an instructor runs it,
+    from the environment's Python alone; each test that grades works in a copy of its own.
+
+    Returns ``(folder, chapter name, the tool's CompletedProcess)``.
+    """
+    chapter = next(c for c in CHAPTERS if c.stem == SPECIAL) if SPECIAL in IDS else CHAPTERS[0]
+    folder = tmp_path_factory.mktemp("one_chapter") / "course"
     # Without the environment activated (its scripts not on PATH), nbgrader must still find the
     # helpers it starts by name, such as alembic for the gradebook.
-    chapter = next(c for c in CHAPTERS if c.stem == "semantic_development")
-    proc = subprocess.run([sys.executable, str(Path(course.__file__)), "build", "--course", str(tmp_path / "c"),
-                           str(chapter)], env={"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin"},
+    proc = subprocess.run([sys.executable, str(Path(course.__file__)), "build", "--course", str(folder), str(chapter)],
+                          env={"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=300)
+    return folder, chapter.stem, proc
+
+
+def _copy_of(built_course, tmp_path):
+    folder, name, proc = built_course
+    assert proc.returncode == 0, "the course tool failed: " + proc.stdout[-3000:] + proc.stderr[-3000:]
+    shutil.copytree(folder, tmp_path / "course")
+    return tmp_path / "course", name
+
+
+def test_the_course_tool_runs_from_the_environments_python_alone(built_course):
+    folder, name, proc = built_course
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (tmp_path / "c" / "release" / "semantic_development" / "semantic_development.ipynb").exists()
+    assert (folder / "release" / name / f"{name}.ipynb").exists()
+    assert (folder / "source" / name / f"{name}.ipynb").exists() and (folder / "gradebook.db").exists()
 
 
 def test_progress_line_counts_rate_and_time_left():
@@ -127,20 +147,6 @@ def test_grading_refuses_without_the_sandbox_and_says_what_to_install(tmp_path, 
     with pytest.raises(course.SandboxUnavailable, match="built without the sandbox"):
         course.grade(tmp_path / "none", tmp_path)
 
-
-@pytest.fixture(scope="module")
-def built_course(tmp_path_factory):
-    """A course of one chapter (SPECIAL), built once: each test grades in a copy of its own."""
-    chapter = next(c for c in CHAPTERS if c.stem == SPECIAL) if SPECIAL in IDS else CHAPTERS[0]
-    folder = tmp_path_factory.mktemp("one_chapter") / "course"
-    course.build(folder, [chapter])
-    return folder, chapter.stem
-
-
-def _copy_of(built_course, tmp_path):
-    folder, name = built_course
-    shutil.copytree(folder, tmp_path / "course")
-    return tmp_path / "course", name
 
 @pytest.fixture
 def dask_cluster(tmp_path):
