@@ -70,27 +70,33 @@ def test_progress_line_counts_rate_and_time_left():
     assert lines[2].startswith("[" + "#" * 30 + "]")
 
 
-def test_the_sandbox_starts_matplotlib_from_the_graders_font_list(tmp_path):
-    """Each sandbox starts with an empty home: Matplotlib would list the machine's fonts again for
-    every submission (0.7 s). It finds a copy of the grader's list in its own, writable folder."""
+def _printed_in_a_sandbox(tmp_path, source):
+    """What a one-cell notebook of ``source`` prints when the grading sandbox executes it."""
     import sandbox
 
     require_sandbox()
-    # Before Matplotlib is imported, its folder holds the list; importing it reads the list and
-    # writes nothing (a rebuilt list would be written anew).
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import os\nfolder = os.environ['MPLCONFIGDIR']\n"
-        "before = {f: os.stat(os.path.join(folder, f)).st_mtime_ns for f in os.listdir(folder)}\n"
-        "import matplotlib\nfrom matplotlib import font_manager\n"
-        "after = {f: os.stat(os.path.join(folder, f)).st_mtime_ns for f in os.listdir(folder)}\n"
-        "print(matplotlib.get_cachedir() == folder, any(f.startswith('fontlist') for f in before))\n"
-        "print(before == after, len(font_manager.fontManager.ttflist) > 0)")])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "in.ipynb")
     code, err = sandbox.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", timeout=60, memory_gb=4)
     assert code == 0, err
     outputs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
-    text = "".join(o.get("text", "") for o in outputs)
+    return "".join(o.get("text", "") for o in outputs)
+
+
+def test_the_sandbox_starts_matplotlib_from_the_graders_font_list(tmp_path):
+    """Each sandbox starts with an empty home: Matplotlib would list the machine's fonts again for
+    every submission (0.7 s). It finds a copy of the grader's list in its own, writable folder."""
+    # Before Matplotlib is imported, its folder holds the list; importing it reads the list and
+    # writes nothing (a rebuilt list would be written anew).
+    text = _printed_in_a_sandbox(
+        tmp_path,
+        "import os\nfolder = os.environ['MPLCONFIGDIR']\n"
+        "before = {f: os.stat(os.path.join(folder, f)).st_mtime_ns for f in os.listdir(folder)}\n"
+        "import matplotlib\nfrom matplotlib import font_manager\n"
+        "after = {f: os.stat(os.path.join(folder, f)).st_mtime_ns for f in os.listdir(folder)}\n"
+        "print(matplotlib.get_cachedir() == folder, any(f.startswith('fontlist') for f in before))\n"
+        "print(before == after, len(font_manager.fontManager.ttflist) > 0)")
     assert text == "True True\nTrue True\n", text
 
 
@@ -100,8 +106,8 @@ def test_the_sandbox_holds_its_memory_folders_to_a_size_and_gives_processes_thei
     fits its models in two)."""
     import sandbox
 
-    require_sandbox()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    text = _printed_in_a_sandbox(
+        tmp_path,
         "import concurrent.futures, multiprocessing, os\n"
         "with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('fork')) as pool:\n"
         "    print(sorted(pool.map(abs, [-1, -2])))\n"
@@ -112,13 +118,7 @@ def test_the_sandbox_holds_its_memory_folders_to_a_size_and_gives_processes_thei
         "                f.write(bytes(2**20))\n"
         "        print(folder, 'not stopped')\n"
         "    except OSError as err:\n"
-        "        print(folder, err.strerror, os.path.getsize(folder + '/big') // 2**20)")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, tmp_path / "in.ipynb")
-    code, err = sandbox.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", timeout=60, memory_gb=4)
-    assert code == 0, err
-    outputs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
-    text = "".join(o.get("text", "") for o in outputs)
+        "        print(folder, err.strerror, os.path.getsize(folder + '/big') // 2**20)")
     lines = text.splitlines()
     assert lines[0] == "[1, 2]", text
     for line, folder in zip(lines[1:], ("/tmp", "/dev/shm"), strict=True):
@@ -126,6 +126,7 @@ def test_the_sandbox_holds_its_memory_folders_to_a_size_and_gives_processes_thei
         name, _, written = line.rpartition(" ")
         assert name == f"{folder} No space left on device", text
         assert sandbox.TMPFS_MB - 8 <= int(written) <= sandbox.TMPFS_MB, text
+
 
 def test_grading_refuses_without_the_sandbox_and_says_what_to_install(tmp_path, monkeypatch):
     import sandbox
