@@ -75,6 +75,7 @@ def test_each_frame_is_what_a_new_figure_would_show():
         assert scrub.frames[k] == exploration._png(fig), (panels, shade)
         plt.close(fig)
 
+
 def test_html_embeds_every_frame_with_a_slider_per_parameter_and_no_network(scrub):
     page = scrub._repr_html_()
     data = json.loads(re.search(r'<script type="application/json" class="statmech-scrubber-data">(.*?)</script>',
